@@ -1,0 +1,256 @@
+/* Configuration trees: the `analog { ... }` and `experiment { ... }` sections of a model file,
+ * kept in the module so that passes (analog-map, optimizer) and the experiment runner read them
+ * from IR as well as from the DSL. */
+#include "ir.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static atl_cfg *push_kid(atl_cfg **arr, int32_t *n, int32_t *cap)
+{
+    if (*n == *cap) {
+        int32_t nc = *cap ? 2 * *cap : 4;
+        atl_cfg *p = realloc(*arr, (size_t)nc * sizeof *p);
+        if (!p)
+            abort();
+        *arr = p;
+        *cap = nc;
+    }
+    atl_cfg *c = &(*arr)[(*n)++];
+    memset(c, 0, sizeof *c);
+    return c;
+}
+
+atl_cfg *atl_cfg_add_section(atl_module *m, atl_cfg *parent, const char *key, const char *label,
+                             atl_loc loc)
+{
+    atl_cfg *c = parent ? push_kid(&parent->kids, &parent->n_kids, &parent->cap_kids)
+                        : push_kid(&m->configs, &m->n_configs, &m->cap_configs);
+    c->key = atl_arena_strdup(&m->arena, key);
+    c->label = label ? atl_arena_strdup(&m->arena, label) : NULL;
+    c->is_entry = false;
+    c->loc = loc;
+    return c;
+}
+
+atl_cfg *atl_cfg_add_entry(atl_module *m, atl_cfg *parent, const char *key, atl_value v,
+                           atl_loc loc)
+{
+    atl_cfg *c = push_kid(&parent->kids, &parent->n_kids, &parent->cap_kids);
+    c->key = atl_arena_strdup(&m->arena, key);
+    c->is_entry = true;
+    c->value = atl_value_copy(&m->arena, &v);
+    c->loc = loc;
+    return c;
+}
+
+void atl_cfg_free_tree(atl_cfg *c)
+{
+    for (int i = 0; i < c->n_kids; i++)
+        atl_cfg_free_tree(&c->kids[i]);
+    free(c->kids);
+    c->kids = NULL;
+    c->n_kids = c->cap_kids = 0;
+}
+
+const atl_cfg *atl_cfg_find(const atl_module *m, const char *section)
+{
+    for (int i = 0; i < m->n_configs; i++)
+        if (strcmp(m->configs[i].key, section) == 0)
+            return &m->configs[i];
+    return NULL;
+}
+
+const atl_cfg *atl_cfg_child(const atl_cfg *c, const char *key)
+{
+    const atl_cfg *r = NULL;
+    for (int i = 0; c && i < c->n_kids; i++)
+        if (strcmp(c->kids[i].key, key) == 0)
+            r = &c->kids[i];
+    return r;
+}
+
+atl_value atl_value_copy(atl_arena *a, const atl_value *v)
+{
+    atl_value r = *v;
+    if (v->kind == ATL_VAL_STR)
+        r.s = atl_arena_strdup(a, v->s);
+    else if (v->kind == ATL_VAL_LIST) {
+        r.items = v->n_items ? atl_arena_alloc(a, sizeof(atl_value) * (size_t)v->n_items) : NULL;
+        for (int i = 0; i < v->n_items; i++)
+            r.items[i] = atl_value_copy(a, &v->items[i]);
+    }
+    return r;
+}
+
+void atl_cfg_copy_into(atl_module *dst, atl_cfg *dst_parent, const atl_cfg *src)
+{
+    if (src->is_entry) {
+        atl_cfg_add_entry(dst, dst_parent, src->key, src->value, src->loc);
+        return;
+    }
+    atl_cfg *c = atl_cfg_add_section(dst, dst_parent, src->key, src->label, src->loc);
+    for (int i = 0; i < src->n_kids; i++)
+        atl_cfg_copy_into(dst, c, &src->kids[i]);
+}
+
+bool atl_value_equal(const atl_value *a, const atl_value *b)
+{
+    if (a->kind != b->kind)
+        return false;
+    switch (a->kind) {
+    case ATL_VAL_INT:
+        return a->i == b->i;
+    case ATL_VAL_FLOAT:
+        return a->f == b->f;
+    case ATL_VAL_BOOL:
+        return a->b == b->b;
+    case ATL_VAL_STR:
+        return strcmp(a->s, b->s) == 0;
+    case ATL_VAL_LIST:
+        if (a->n_items != b->n_items)
+            return false;
+        for (int i = 0; i < a->n_items; i++)
+            if (!atl_value_equal(&a->items[i], &b->items[i]))
+                return false;
+        return true;
+    }
+    return false;
+}
+
+void atl_print_string_literal(FILE *out, const char *s);
+
+void atl_print_string_literal(FILE *out, const char *s)
+{
+    fputc('"', out);
+    for (const char *p = s; *p; p++) {
+        switch (*p) {
+        case '"':
+            fputs("\\\"", out);
+            break;
+        case '\\':
+            fputs("\\\\", out);
+            break;
+        case '\n':
+            fputs("\\n", out);
+            break;
+        case '\t':
+            fputs("\\t", out);
+            break;
+        default:
+            fputc(*p, out);
+        }
+    }
+    fputc('"', out);
+}
+
+void atl_print_double(FILE *out, double v);
+
+/* Shortest round-tripping form that always reads back as a float (has '.', 'e', inf or nan). */
+void atl_print_double(FILE *out, double v)
+{
+    char buf[48];
+    if (isinf(v)) {
+        fputs(v > 0 ? "inf" : "-inf", out);
+        return;
+    }
+    if (isnan(v)) {
+        fputs("nan", out);
+        return;
+    }
+    for (int prec = 6; prec <= 17; prec++) {
+        snprintf(buf, sizeof buf, "%.*g", prec, v);
+        if (strtod(buf, NULL) == v)
+            break;
+    }
+    if (!strpbrk(buf, ".eE"))
+        strcat(buf, ".0");
+    fputs(buf, out);
+}
+
+void atl_value_print(FILE *out, const atl_value *v)
+{
+    switch (v->kind) {
+    case ATL_VAL_INT:
+        fprintf(out, "%lld", (long long)v->i);
+        break;
+    case ATL_VAL_FLOAT:
+        atl_print_double(out, v->f);
+        break;
+    case ATL_VAL_BOOL:
+        fputs(v->b ? "true" : "false", out);
+        break;
+    case ATL_VAL_STR:
+        atl_print_string_literal(out, v->s);
+        break;
+    case ATL_VAL_LIST:
+        fputc('[', out);
+        for (int i = 0; i < v->n_items; i++) {
+            if (i)
+                fputs(", ", out);
+            atl_value_print(out, &v->items[i]);
+        }
+        fputc(']', out);
+        break;
+    }
+}
+
+bool atl_glob_match(const char *pat, const char *txt)
+{
+    /* iterative matcher with single backtrack point for '*' */
+    const char *star = NULL, *resume = NULL;
+    while (*txt) {
+        if (*pat == '?' || (*pat && *pat != '*' && *pat == *txt)) {
+            pat++;
+            txt++;
+        } else if (*pat == '*') {
+            star = pat++;
+            resume = txt;
+        } else if (star) {
+            pat = star + 1;
+            txt = ++resume;
+        } else {
+            return false;
+        }
+    }
+    while (*pat == '*')
+        pat++;
+    return *pat == '\0';
+}
+
+static bool cfg_truthy(const atl_cfg *c, const char *key)
+{
+    const atl_cfg *e = atl_cfg_child(c, key);
+    return e && e->is_entry && e->value.kind == ATL_VAL_BOOL && e->value.b;
+}
+
+void atl_analog_resolve(atl_module *m, atl_diag *d)
+{
+    atl_func *mainf = atl_module_main(m);
+    if (!mainf)
+        return;
+    for (int p = 0; p < mainf->n_params; p++)
+        mainf->params[p].analog = -1;
+    const atl_cfg *an = atl_cfg_find(m, "analog");
+    if (!an)
+        return;
+    int rule = 0;
+    for (int k = 0; k < an->n_kids; k++) {
+        const atl_cfg *r = &an->kids[k];
+        if (r->is_entry || strcmp(r->key, "layers") != 0)
+            continue;
+        int matched = 0;
+        bool digital = cfg_truthy(r, "digital");
+        for (int p = 0; p < mainf->n_params; p++) {
+            if (r->label && atl_glob_match(r->label, mainf->params[p].name)) {
+                mainf->params[p].analog = digital ? -1 : rule;
+                matched++;
+            }
+        }
+        if (!matched && d)
+            atl_ir_report(d, m, ATL_SEV_WARNING, r->loc,
+                          "analog rule \"%s\" matches no parameter", r->label ? r->label : "");
+        rule++;
+    }
+}
