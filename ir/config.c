@@ -235,6 +235,22 @@ void atl_analog_resolve(atl_module *m, atl_diag *d)
     const atl_cfg *an = atl_cfg_find(m, "analog");
     if (!an)
         return;
+    /* Only weights of linear layers (operand 2 of a `linear` op) can live on crossbar tiles;
+     * biases stay digital as in the reference toolkit (digital_bias). */
+    bool *is_weight = calloc((size_t)(mainf->n_params ? mainf->n_params : 1), sizeof *is_weight);
+    if (!is_weight)
+        abort();
+    for (int i = 0; i < mainf->n_nodes; i++) {
+        const atl_node *n = &mainf->nodes[i];
+        if (n->op != ATL_OP_LINEAR || n->n_src < 2)
+            continue;
+        const atl_node *w = &mainf->nodes[n->src[1]];
+        if (w->op != ATL_OP_PARAM)
+            continue;
+        int32_t k = atl_func_find_param(mainf, atl_node_attr_str(w, "name"));
+        if (k >= 0)
+            is_weight[k] = true;
+    }
     int rule = 0;
     for (int k = 0; k < an->n_kids; k++) {
         const atl_cfg *r = &an->kids[k];
@@ -243,14 +259,16 @@ void atl_analog_resolve(atl_module *m, atl_diag *d)
         int matched = 0;
         bool digital = cfg_truthy(r, "digital");
         for (int p = 0; p < mainf->n_params; p++) {
-            if (r->label && atl_glob_match(r->label, mainf->params[p].name)) {
+            if (is_weight[p] && r->label && atl_glob_match(r->label, mainf->params[p].name)) {
                 mainf->params[p].analog = digital ? -1 : rule;
                 matched++;
             }
         }
         if (!matched && d)
             atl_ir_report(d, m, ATL_SEV_WARNING, r->loc,
-                          "analog rule \"%s\" matches no parameter", r->label ? r->label : "");
+                          "analog rule \"%s\" matches no linear-layer weight",
+                          r->label ? r->label : "");
         rule++;
     }
+    free(is_weight);
 }

@@ -137,12 +137,12 @@ int atl_pipeline_run(const atl_pipeline *p, atl_module *m, atl_diag *d)
         fprintf(p->timing, "===-------------------------------------------------------------===\n");
         fprintf(p->timing, "                      ... Pass execution timing report ...\n");
         fprintf(p->timing, "===-------------------------------------------------------------===\n");
-        fprintf(p->timing, "  Total Execution Time: %.4f seconds\n\n", total);
+        fprintf(p->timing, "  Total Execution Time: %.6f seconds\n\n", total);
         fprintf(p->timing, "   ---Wall Time---  --- Name ---\n");
         for (int i = 0; i < ran; i++)
-            fprintf(p->timing, "   %.4f (%5.1f%%)  %s\n", times[i],
+            fprintf(p->timing, "   %.6f (%5.1f%%)  %s\n", times[i],
                     total > 0 ? 100.0 * times[i] / total : 0.0, p->passes[i]->name);
-        fprintf(p->timing, "   %.4f (100.0%%)  Total\n", total);
+        fprintf(p->timing, "   %.6f (100.0%%)  Total\n", total);
     }
     return rc;
 }

@@ -1,0 +1,29 @@
+/* The elaborator: AST -> IR.
+ *
+ * A model file is executed at compile time: integers, floats, booleans, strings and lists are
+ * compile-time values; tensor operations append nodes to the IR function being built. Loops and
+ * conditionals therefore unroll, and every shape is static. Each distinct block specialisation
+ * (block, compile-time arguments, tensor argument types) becomes one IR function that `call`
+ * nodes invoke with an instance name; the `expand` pass inlines them and gives parameters their
+ * hierarchical names.
+ */
+#ifndef ATL_LOWER_H
+#define ATL_LOWER_H
+
+#include "ast.h"
+#include "ir.h"
+
+typedef struct atl_lower_opts {
+    int64_t batch;          /* value of the builtin `B` (default 8) */
+    const char *model_name; /* which model of the file; NULL: the only one */
+    const char **defines;   /* "name=value" overrides of model parameters (-D) */
+    int n_defines;
+} atl_lower_opts;
+
+/* Elaborate `file` (parsed from source_id). Returns NULL after reporting errors. */
+atl_module *atl_lower(atl_diag *d, const atl_ast *file, int source_id, const atl_lower_opts *o);
+
+/* Load + parse + elaborate a model file. Returns NULL after reporting errors. */
+atl_module *atl_compile_file(atl_diag *d, const char *path, const atl_lower_opts *o);
+
+#endif
