@@ -328,6 +328,8 @@ static const char *opt_help =
     "  --passes=LIST        passes to run (default: none); the IR is verified before\n"
     "  -o FILE              write the output to FILE (atomically) instead of stdout\n"
     "  --emit=KIND          ir (default) or summary\n"
+    "  --no-verify          do not verify the input before the passes (e.g. to let the\n"
+    "                       shapes pass recompute placeholder types)\n"
     "  --print-before=PASS, --print-after=PASS, --print-before-all, --print-after-all\n"
     "  --time-passes, --verify-each\n"
     "\n"
@@ -341,6 +343,7 @@ int cmd_opt(int argc, char **argv)
     memset(&po, 0, sizeof po);
     atl_pipeline_init(&po.pl);
     const char *file = NULL, *out = NULL, *emit = "ir";
+    bool verify_input = true;
     int rc = ATL_EXIT_OK;
     while (cli_next(&a)) {
         int r;
@@ -370,6 +373,8 @@ int cmd_opt(int argc, char **argv)
                 rc = ATL_EXIT_USAGE;
                 goto out;
             }
+        } else if (cli_is(&a, "--no-verify")) {
+            verify_input = false;
         } else if (cli_positional(&a)) {
             if (file) {
                 cli_usage_error("opt", "only one input file");
@@ -400,7 +405,8 @@ int cmd_opt(int argc, char **argv)
             id = atl_diag_load_file(&d, file);
         if (id >= 0)
             m = atl_parse_ir(&d, id);
-        if (m && atl_verify(m, &d) == 0 && atl_pipeline_run(&po.pl, m, &d) == 0 &&
+        if (m && (!verify_input || atl_verify(m, &d) == 0) &&
+            atl_pipeline_run(&po.pl, m, &d) == 0 &&
             atl_diag_errors(&d) == 0)
             rc = emit_module(m, emit, out, &d);
         else

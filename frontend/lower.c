@@ -1112,8 +1112,10 @@ static val generic_op(ctx *c, atl_op op, args *a)
             err(c->l, sp, "%s: argument '%s' given twice", info->name, s.a[i].name);
             return POISON;
         }
-        if (kv)
+        if (kv) {
             v = kv;
+            sp = a->kw_span[kv - a->kwv];
+        }
         if (!v)
             continue; /* default, or reported as missing by add_op */
         char what[64];

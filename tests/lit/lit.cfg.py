@@ -1,0 +1,19 @@
+# lit configuration for atl's golden tests: DSL -> IR dumps, IR -> passes, CLI behaviour.
+# Tests are .atl / .atlir / .test files whose RUN: lines use %atlc and FileCheck.
+import os
+import lit.formats
+
+config.name = "atl"
+config.test_format = lit.formats.ShTest(execute_external=True)
+config.suffixes = [".atl", ".atlir", ".test"]
+config.excludes = ["Inputs"]
+config.test_source_root = os.path.dirname(__file__)
+config.test_exec_root = os.path.join(config.atl_binary_dir, "tests", "lit")
+
+config.substitutions.append(("%atlc", config.atlc_path))
+config.substitutions.append(("%models", os.path.join(config.atl_source_dir, "models")))
+config.substitutions.append(("%examples", os.path.join(config.atl_source_dir, "examples")))
+config.substitutions.append(("%inputs", os.path.join(config.test_source_root, "Inputs")))
+config.environment["OPENBLAS_NUM_THREADS"] = "1"
+# FileCheck, not, count from LLVM 19
+config.environment["PATH"] = os.pathsep.join([config.llvm_tools_dir, config.environment.get("PATH", "")])
