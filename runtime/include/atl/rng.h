@@ -40,11 +40,22 @@ static inline float atl_u32_to_unit_open0(uint32_t u) /* (0, 1] */
 }
 
 /* Stateless fills. Element k of the output comes from word k%4 of block (block + k/4); a normal
- * pair (2m, 2m+1) is one Box-Muller transform of words (2m%4, 2m%4+1) of that block. So a fill of
- * n values consumes ceil(n/4) blocks whatever its kind. */
+ * pair (2m, 2m+1) is one Box-Muller transform of words (2m%4, 2m%4+1) of that block (see
+ * atl_rng_normal_from_words). So a fill of n values consumes ceil(n/4) blocks whatever its kind,
+ * and a value does not depend on n, on where the fill starts, or on how it is split. */
 void atl_rng_u32_fill_at(uint64_t seed, uint64_t stream, uint64_t block, size_t n, uint32_t *out);
 void atl_rng_uniform_fill_at(uint64_t seed, uint64_t stream, uint64_t block, size_t n, float *out);
 void atl_rng_normal_fill_at(uint64_t seed, uint64_t stream, uint64_t block, size_t n, float *out);
+
+/* The normal deviate(s) of one word pair (a, b): returns z0 = sqrt(-2 ln u1) cos(2 pi u2) with
+ * u1 = ((a >> 8) + 1) / 2^24 and u2 = (b >> 8) / 2^24, and stores z1 (the sine partner) in
+ * *second if it is not NULL. ln, sin and cos are atl's own polynomial approximations (rng.c), so
+ * results do not depend on libm. Every normal fill is defined through this function. */
+float atl_rng_normal_from_words(uint32_t a, uint32_t b, float *second);
+
+/* Bulk fills evaluate this many consecutive blocks at once (an implementation detail that never
+ * changes values; exposed so that callers can size buffers in multiples of 4*ATL_RNG_LANES). */
+#define ATL_RNG_LANES 16
 
 /* Number of 4-word blocks a fill of n values consumes. */
 static inline uint64_t atl_rng_blocks_u32(size_t n) { return ((uint64_t)n + 3u) / 4u; }
