@@ -1,0 +1,198 @@
+/* Internal interfaces of the analog runtime (runtime/analog/). One section per file.
+ * Not installed; generated code and the CLI use atl/analog.h only. */
+#ifndef ATL_ANALOG_INTERNAL_H
+#define ATL_ANALOG_INTERNAL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "atl/analog.h"
+#include "atl/rng.h"
+
+/* ----------------------------------------------------------------------------- common helpers */
+/* Writes a formatted message into err (if not NULL) and returns -1. */
+int an_fail(char *err, size_t err_len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void *an_alloc(size_t n);            /* 64-byte aligned, zeroed; NULL on failure */
+void an_free(void *p);
+
+/* Stream ids of the draws of one tile: derive(derive(tile, tag), counter) (rng.h). */
+enum an_tag {
+    AN_TAG_CONSTRUCT = 1, /* + slot: device-to-device draws of array `slot` (0 = A, 1 = C) */
+    AN_TAG_SET = 16,      /* weight transfer noise tau and write noise on set */
+    AN_TAG_UPD_BX = 17,   /* main update bit lines, x side */
+    AN_TAG_UPD_BD = 18,   /* main update bit lines, d side */
+    AN_TAG_UPD_PULSE = 19,/* main update per-pulse noise (row-keyed) */
+    AN_TAG_UPD_STO = 20,  /* stochastic rounding of probabilities */
+    AN_TAG_TR_READ = 21,  /* transfer read IO noise */
+    AN_TAG_TR_BX = 22,    /* transfer write bit lines */
+    AN_TAG_TR_BD = 23,
+    AN_TAG_TR_PULSE = 24,
+    AN_TAG_TR_STO = 25,
+    AN_TAG_CHOP = 26,     /* chopper flips */
+    AN_TAG_RESET = 27,    /* column resets (TT v1 with_reset_prob) */
+    AN_TAG_MP = 28,       /* mixed precision: stochastic rounding of x/d, random row */
+    AN_TAG_FWD = 29,      /* forward IO cursor */
+    AN_TAG_BWD = 30,      /* backward IO cursor */
+    AN_TAG_POST = 31,     /* decay/diffusion once per mini-batch */
+};
+uint64_t an_stream(uint64_t tile_stream, uint64_t tag, uint64_t counter);
+
+/* ----------------------------------------------------------------------------- gauss.c */
+/* Standard normals for the hot paths: each 32-bit Philox word yields two values through a
+ * 65536-point inverse-CDF table (midpoint quantiles, |z| <= 4.33, variance 1 - 2e-4). The
+ * reference draws these from a table of 32768 random normals (§9); this is the same idea with
+ * exact quantiles. Values k of a fill come from word k/2 of the u32 fill at `block`. */
+const float *an_gauss_table(void);
+void an_gauss_fill(uint64_t seed, uint64_t stream, uint64_t block, size_t n, float *out,
+                   uint32_t *words_tmp);
+
+/* ----------------------------------------------------------------------------- device.c */
+enum {
+    AN_T_CS = 1 << ATL_DEV_CONSTANT_STEP,
+    AN_T_LS = 1 << ATL_DEV_LINEAR_STEP,
+    AN_T_SB = 1 << ATL_DEV_SOFT_BOUNDS,
+    AN_T_SBR = 1 << ATL_DEV_SOFT_BOUNDS_REF,
+    AN_T_ES = 1 << ATL_DEV_EXP_STEP,
+    AN_T_PS = 1 << ATL_DEV_POW_STEP,
+    AN_T_ALL = (1 << ATL_DEV_TYPE_COUNT) - 1,
+};
+/* Whether the type keeps a persistent weight when write_noise_std > 0. */
+int an_dev_type_has_write_noise(atl_dev_type t);
+
+/* ----------------------------------------------------------------------------- devarray.c */
+/* Per-element device constants, packed so the pulse kernels load one 32-byte record.
+ * Pulses act in conductance space g = w + ref (ref = 0 except SoftBoundsReference):
+ *   up:   g += sl_up*g + st_up (+ noise),  down: g += sl_dn*g + st_dn (+ noise), clip [lo, hi]
+ * with st_dn = -s_down and sl_* the signed slopes, so both directions share one formula. */
+typedef struct an_cell {
+    float lo, hi;       /* b_min, b_max */
+    float st_up, st_dn; /* s_up, -s_down */
+    float sl_up, sl_dn; /* signed slopes (0 for ConstantStep, ExpStep, PowStep) */
+    float ref;          /* SoftBoundsReference reference, else 0 */
+    float pad;
+} an_cell;
+
+typedef struct an_dev {
+    atl_dev_params p;
+    int d_size, x_size;
+    an_cell *cell;
+    float *w;  /* persistent weight (the only weight without write noise) */
+    float *wa; /* apparent weight; aliases w when there is no write noise */
+    float *reset_bias, *decay_scale, *diffusion_rate;
+    float *pg_up, *pg_dn; /* PowStep exponents */
+    float granularity;
+    float wn_sigma; /* write_noise_std*dw_min; > 0 iff persistent */
+} an_dev;
+
+/* Allocates and draws the device-to-device constants (§2.2, §2.4-2.5, §2.7-2.8). Weights 0. */
+int an_dev_init(an_dev *dv, const atl_dev_params *p, int d_size, int x_size, uint64_t seed,
+                uint64_t tile_stream, int slot, char *err, size_t err_len);
+void an_dev_free(an_dev *dv);
+/* onSetWeights (§2.3): clip W to [b_min, b_max] (w-space, as the reference), copy into the
+ * persistent weight and, if apply_write_noise_on_set, draw w_a = w + sigma_w xi for all
+ * elements from (seed, stream). W == NULL sets zeros. */
+void an_dev_set_weights(an_dev *dv, const float *W, uint64_t seed, uint64_t stream);
+/* Column reset (§2.9): w = reset_bias + reset_std xi, clip; redraw apparent weights. */
+void an_dev_reset_col(an_dev *dv, int col, uint64_t seed, uint64_t stream);
+/* After a floating-point change of w: clip (if clip) and mirror w into wa (no noise redraw). */
+void an_dev_sync_apparent(an_dev *dv, int clip);
+/* Decay (lifetime) and diffusion once per mini-batch (§2.9), then all w_a are redrawn. */
+void an_dev_post_batch(an_dev *dv, uint64_t seed, uint64_t stream);
+size_t an_dev_elems(const an_dev *dv);
+
+/* ----------------------------------------------------------------------------- pulse.c */
+typedef struct an_rowbuf {
+    int *ej;         /* element column */
+    uint16_t *en;    /* pulses */
+    uint8_t *edn;    /* 1 = down */
+    int *sidx;       /* sorted order -> column */
+    float *sg, *sst_up, *sst_dn, *ssl_up, *ssl_dn, *slo, *shi, *sref;
+    uint8_t *sdn;
+    int *hist;       /* desired_bl + 2 */
+    float *noise;
+    uint32_t *words;
+    size_t noise_cap;
+    uint64_t up, down; /* pulses applied (this thread, this call) */
+} an_rowbuf;
+
+typedef struct an_work {
+    int x_cap, d_cap, bl_cap, nw_cap; /* nw = 64-bit words per mask */
+    uint64_t *mx, *md;
+    int *xa, *da;      /* active indices */
+    uint8_t *xs, *ds;  /* 1 = negative */
+    int nxa, nda;
+    float *cx, *cd;    /* dense pulse types: signed counts / values */
+    uint32_t *bits;    /* bit-line words */
+    float *sto;        /* stochastic-rounding uniforms */
+    an_rowbuf *rb;
+    int n_rb;
+} an_work;
+
+int an_work_init(an_work *w, int x_cap, int d_cap, int bl_cap);
+void an_work_free(an_work *w);
+
+typedef struct an_pulse_rng {
+    uint64_t seed;
+    uint64_t s_bx, s_bd, s_noise, s_sto; /* streams of this vector update */
+} an_pulse_rng;
+
+/* calculateBlAB + performUpdateManagement (§1.2-1.3). Returns BL (0: no update), scales A (for
+ * d) and B (for x). */
+int an_update_bl(const atl_update_params *up, float lr, float g, float x_m, float d_m, float *A,
+                 float *B);
+
+/* One vector update W -= lr d x^T realised with pulses on dv (§1.4-1.7): lr >= 0, g = the
+ * granularity used for the probabilities. x: x_size, d: d_size (dense; zeros are inactive).
+ * Adds the applied pulses to the counters n_up and n_down. nthreads <= 0: OpenMP default. */
+void an_pulsed_update(an_dev *dv, const float *x, const float *d, float lr, float g,
+                      const atl_update_params *up, const an_pulse_rng *r, an_work *wk,
+                      int nthreads, uint64_t *n_up, uint64_t *n_down);
+
+/* ----------------------------------------------------------------------------- tile.c */
+struct atl_tile {
+    atl_tile_config cfg;
+    int d_size, x_size;
+    int in_size, out_size; /* transfer slice geometry (§4.2) */
+    an_dev A, C;           /* C unused for sgd/mp */
+    int has_c;
+    float *W;              /* visible weights (analog units); aliases A.wa / C.wa when hidden */
+    int w_owned;           /* W is a separate array (gamma > 0) */
+    float gamma_vec[2];
+    float *H;              /* transfer buffer (d x x) */
+    float *M, *P;          /* AGAD running / past mean */
+    uint8_t *switched;     /* AGAD per in-slice */
+    int8_t *chop_in, *chop_out; /* 1 = flipped (-1) */
+    float *chi;            /* mixed precision accumulator */
+    float m_x, m_d, count_lr_last;
+    uint64_t current_update_idx; /* vector updates since the last set (reference semantics) */
+    uint64_t transfer_counter;   /* completed sweeps */
+    int slice;                   /* current_slice_index / MP row index */
+    uint64_t upd_counter;        /* monotonic vector-update counter (RNG positions) */
+    uint64_t tr_counter;         /* monotonic transfer counter (RNG positions) */
+    uint64_t set_counter;        /* monotonic weight-set counter */
+    uint64_t post_counter;       /* post-batch (decay/diffusion) calls */
+    atl_rng_stream rng_fwd, rng_bwd;
+    atl_io_state io_fwd_state, io_bwd_state;
+    float *scales; int n_scales;  /* omega mapping scales (NULL: off) */
+    atl_tile_counters cnt;
+    int threads;
+    /* scratch */
+    an_work work;
+    float *tmp_x, *tmp_d;   /* all-zero between uses (one-hot and chopped copies) */
+    float *tmp_v, *tmp_u, *tmp_y, *tmp_ds;
+};
+
+/* Recomputes the visible weights for gamma > 0 (§4.7, decision 5). */
+void an_tile_reduce(atl_tile *t);
+/* Allocates the algorithm state for t->cfg (after the devices). */
+int an_tile_alloc_state(atl_tile *t, char *err, size_t err_len);
+/* Resets the algorithm state as on set_weights (decision 6). */
+void an_tile_reset_state(atl_tile *t);
+
+/* ----------------------------------------------------------------------------- algo.c */
+/* One vector update of the tile's algorithm (§4), x: x_size, d: d_size. */
+void an_algo_update_vector(atl_tile *t, const float *x, const float *d, float lr, int m_batch);
+
+#endif
