@@ -393,6 +393,40 @@ static void test_long_and_moderately_deep_programs(void **state)
     free(src);
 }
 
+static void test_names_and_constructors(void **state)
+{
+    (void)state;
+    for (int k = 0; k < ATL_AST_KIND_COUNT; k++)
+        assert_string_not_equal(atl_ast_kind_name((atl_ast_kind)k), "?");
+    assert_string_equal(atl_ast_kind_name(ATL_AST_KIND_COUNT), "?");
+    assert_string_equal(atl_ast_op_name(ATL_AST_OP_MATMUL), "@");
+    assert_string_equal(atl_ast_op_name(ATL_AST_OP_NE), "!=");
+    assert_string_equal(atl_ast_op_name(ATL_AST_OP_OR), "||");
+    /* building by hand: depth follows pushes and update_depth */
+    atl_ast *list = atl_ast_new(ATL_AST_LIST, ATL_NO_SPAN);
+    for (int i = 0; i < 100; i++) {
+        atl_ast *e = atl_ast_new(ATL_AST_INT, ATL_NO_SPAN);
+        e->ival = i;
+        atl_ast_push(list, e);
+    }
+    assert_int_equal(list->n_kids, 100);
+    assert_int_equal(list->kids[99]->ival, 99);
+    assert_int_equal(list->depth, 2);
+    atl_ast *neg = atl_ast_new(ATL_AST_UNARY, ATL_NO_SPAN);
+    neg->op = ATL_AST_OP_NEG;
+    neg->a = list;
+    atl_ast_update_depth(neg);
+    assert_int_equal(neg->depth, 3);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    atl_ast_dump(f, neg->a->kids[7]);
+    fclose(f);
+    assert_string_equal(text, "(int 7)\n");
+    free(text);
+    atl_ast_free(neg);
+}
+
 /* ---------------------------------------------------------------------------------------------
  * Errors */
 
@@ -653,6 +687,7 @@ int main(void)
         cmocka_unit_test(test_empty_and_comments),
         cmocka_unit_test(test_spans),
         cmocka_unit_test(test_long_and_moderately_deep_programs),
+        cmocka_unit_test(test_names_and_constructors),
         cmocka_unit_test(test_err_missing_semicolon),
         cmocka_unit_test(test_err_several_in_one_run),
         cmocka_unit_test(test_err_unterminated_string),
