@@ -123,6 +123,129 @@ static void test_derive_stream(void **state)
     assert_int_equal(atl_rng_derive_stream(5, 6), atl_rng_derive_stream(5, 6));
 }
 
+/* Phi(x) for the goodness-of-fit tests. */
+static double norm_cdf(double x) { return 0.5 * erfc(-x / sqrt(2.0)); }
+
+static int cmp_float(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+/* Kolmogorov-Smirnov and binned chi-square against N(0, 1) over 2^20 draws, plus the far tails
+ * (where the log approximation matters). Thresholds: KS at alpha = 1e-6
+ * (sqrt(-ln(alpha/2)/2)/sqrt(N)); chi-square mean + 5 sd; tail counts 5 Poisson sd. */
+static void test_normal_goodness_of_fit(void **state)
+{
+    (void)state;
+    enum { N = 1 << 20, BINS = 200 };
+    float *v = malloc(sizeof(float) * N);
+    assert_non_null(v);
+    atl_rng_normal_fill_at(2024, 11, 0, N, v);
+    long tail4 = 0;
+    float vmax = 0;
+    for (int k = 0; k < N; k++) {
+        tail4 += fabsf(v[k]) > 4.0f;
+        vmax = fmaxf(vmax, fabsf(v[k]));
+    }
+    /* |z| <= sqrt(-2 ln 2^-24) = 5.77 by construction. */
+    assert_true(vmax <= 5.78f);
+    const double e4 = 2.0 * N * norm_cdf(-4.0);
+    assert_true(fabs((double)tail4 - e4) < 5 * sqrt(e4));
+
+    qsort(v, N, sizeof(float), cmp_float);
+    double dmax = 0;
+    long counts[BINS] = {0};
+    for (int k = 0; k < N; k++) {
+        double f = norm_cdf(v[k]);
+        double lo = f - (double)k / N, hi = (double)(k + 1) / N - f;
+        dmax = fmax(dmax, fmax(lo, hi));
+        int b = (int)(f * BINS);
+        counts[b < BINS ? b : BINS - 1]++;
+    }
+    assert_true(dmax < sqrt(-0.5 * log(1e-6 / 2)) / sqrt((double)N));
+    double chi = 0, e = (double)N / BINS;
+    for (int b = 0; b < BINS; b++)
+        chi += (counts[b] - e) * (counts[b] - e) / e;
+    assert_true(chi < (BINS - 1) + 5 * sqrt(2.0 * (BINS - 1)));
+    /* Sensitivity check of the same statistic: sd 1.01 must be rejected. */
+    double dbad = 0;
+    for (int k = 0; k < N; k++) {
+        double f = norm_cdf(v[k] * (1.0 / 1.01));
+        dbad = fmax(dbad, fmax(f - (double)k / N, (double)(k + 1) / N - f));
+    }
+    assert_true(dbad > sqrt(-0.5 * log(1e-6 / 2)) / sqrt((double)N));
+    free(v);
+}
+
+/* The Box-Muller transform against libm in double over structured word pairs: extreme radii,
+ * quadrant and fold boundaries. */
+static void test_normal_transform_accuracy(void **state)
+{
+    (void)state;
+    const uint32_t ks[] = {0u, 1u, 2u, 3u, 255u, 4095u, 65535u, 1u << 20, (1u << 23) - 1u,
+                           1u << 23, (1u << 23) + 1u, 11863283u, (1u << 24) - 2u, (1u << 24) - 1u};
+    double maxerr = 0;
+    for (size_t ia = 0; ia < sizeof ks / sizeof ks[0]; ia++) {
+        for (uint32_t jb = 0; jb < (1u << 24); jb += 4099u) {
+            const uint32_t js[3] = {jb, (jb & ~0x3FFFFFu) | 0x200000u, (jb | 0x3FFFFFu)};
+            for (int t = 0; t < 3; t++) {
+                uint32_t a = ks[ia] << 8, b = js[t] << 8;
+                float z1;
+                float z0 = atl_rng_normal_from_words(a, b, &z1);
+                double u1 = (ks[ia] + 1.0) / 16777216.0, u2 = js[t] / 16777216.0;
+                double r = sqrt(-2.0 * log(u1));
+                double e0 = fabs(z0 - r * cos(2 * M_PI * u2)), e1 = fabs(z1 - r * sin(2 * M_PI * u2));
+                maxerr = fmax(maxerr, fmax(e0, e1) / fmax(r, 1.0));
+            }
+        }
+    }
+    assert_true(maxerr < 5e-7);
+}
+
+/* Bulk fills (vectorised groups of ATL_RNG_LANES blocks) equal the one-block definitions. */
+static void test_bulk_equals_scalar(void **state)
+{
+    (void)state;
+    enum { N = 333 };
+    const uint64_t seed = 0x1234567890ABCDEFull, stream = 0xFEDCBA0987654321ull;
+    /* Start just below a 2^32 block boundary so that the block counter carries inside a group. */
+    const uint64_t b0 = (1ull << 32) - 7;
+    uint32_t u[N];
+    float f[N], z[N];
+    atl_rng_u32_fill_at(seed, stream, b0, N, u);
+    atl_rng_uniform_fill_at(seed, stream, b0, N, f);
+    atl_rng_normal_fill_at(seed, stream, b0, N, z);
+    for (int k = 0; k < N; k++) {
+        uint32_t w = atl_rng_u32_at(seed, stream, 4 * b0 + (uint64_t)k);
+        assert_int_equal(u[k], w);
+        assert_true(f[k] == atl_u32_to_unit(w));
+    }
+    for (int k = 0; k + 1 < N; k += 2) {
+        float second;
+        float first = atl_rng_normal_from_words(u[k], u[k + 1], &second);
+        assert_memory_equal(&first, &z[k], sizeof(float));
+        assert_memory_equal(&second, &z[k + 1], sizeof(float));
+    }
+    /* Single draws use word 0 of their block. */
+    atl_rng_stream s = {seed, stream, b0};
+    for (int k = 0; k < N / 4; k++) {
+        float one = atl_rng_normal1(&s);
+        assert_memory_equal(&one, &z[4 * k], sizeof(float));
+    }
+    s.block = b0;
+    for (int k = 0; k < N / 4; k++)
+        assert_true(atl_rng_uniform1(&s) == f[4 * k]);
+    /* Bernoulli through the grouped path equals the integer comparison. */
+    uint8_t bern[N];
+    s.block = b0;
+    atl_rng_bernoulli(&s, 0.3f, N, bern);
+    const uint32_t t = (uint32_t)(0.3 * 4294967296.0);
+    for (int k = 0; k < N; k++)
+        assert_int_equal(bern[k], u[k] < t);
+    assert_int_equal(s.block, b0 + atl_rng_blocks_u32(N));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -131,6 +254,9 @@ int main(void)
         cmocka_unit_test(test_uniform_and_normal_moments),
         cmocka_unit_test(test_bernoulli_rate),
         cmocka_unit_test(test_derive_stream),
+        cmocka_unit_test(test_normal_goodness_of_fit),
+        cmocka_unit_test(test_normal_transform_accuracy),
+        cmocka_unit_test(test_bulk_equals_scalar),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
