@@ -21,6 +21,7 @@ fi
 # name:seed-corpus-dir:dictionary (the dictionary may be empty). Add new harnesses here.
 all=(
   "fuzz_dsl:tests/fuzz/corpus_dsl:tests/fuzz/dsl.dict"
+  "fuzz_ir:tests/fuzz/corpus_ir:"
 )
 
 want=("$@")
