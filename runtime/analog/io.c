@@ -271,14 +271,21 @@ static void dir_init(io_dir *io, const atl_io_params *p, int backward, int d_siz
 /* ---------------------------------------------------------------------------------------------
  * Noise management (5.4) */
 
+/* max_j |x_j|, ignoring NaNs. Non-negative floats order like their bit patterns, so the maximum
+ * is taken over integers (exact, and it vectorises, unlike a float compare-select chain). */
 static float absmax_of(const float *x, int n)
 {
-    float a = 0.0f;
+    uint32_t a = 0;
     for (int j = 0; j < n; j++) {
-        float v = fabsf(x[j]);
-        a = v > a ? v : a;
+        uint32_t b;
+        memcpy(&b, &x[j], sizeof b);
+        b &= 0x7FFFFFFFu;
+        b = b > 0x7F800000u ? 0u : b; /* NaN */
+        a = b > a ? b : a;
     }
-    return a;
+    float r;
+    memcpy(&r, &a, sizeof r);
+    return r;
 }
 
 static float nm_npsum(const io_dir *io, const float *x, int n)
@@ -353,6 +360,21 @@ typedef struct io_scratch {
     float *nz_w;
 } io_scratch;
 
+/* DAC of one input value (5.5 steps 1-3): scale, quantise (optionally stochastically with the
+ * uniform u), clip. Shared by the vector loops and the one-hot read. */
+static inline float dac_value(float x, float scale, float res, float bound, const int sto, float u)
+{
+    float v;
+    if (sto)
+        v = rintf(x * scale / res + (u - 0.5f)) * res;
+    else if (res > 0.0f)
+        v = rintf(x * scale / res) * res;
+    else
+        v = x * scale;
+    v = v > bound ? bound : v;
+    return v < -bound ? -bound : v;
+}
+
 static void prepare_input(const io_dir *io, const float *restrict x, float scale,
                           float *restrict xq, const atl_rng_stream *rng, uint64_t base, int k,
                           int pass, io_scratch *sc)
@@ -364,23 +386,14 @@ static void prepare_input(const io_dir *io, const float *restrict x, float scale
         float *restrict u = sc->u_in;
         atl_rng_uniform_fill_at(rng->seed, rng->stream,
                                 region_block(base, io, k, pass, io->off_inp_sto), (size_t)n, u);
-        for (int j = 0; j < n; j++) {
-            float v = rintf(x[j] * scale / res + (u[j] - 0.5f)) * res;
-            v = v > bound ? bound : v;
-            xq[j] = v < -bound ? -bound : v;
-        }
+        for (int j = 0; j < n; j++)
+            xq[j] = dac_value(x[j], scale, res, bound, 1, u[j]);
     } else if (res > 0.0f) {
-        for (int j = 0; j < n; j++) {
-            float v = rintf(x[j] * scale / res) * res;
-            v = v > bound ? bound : v;
-            xq[j] = v < -bound ? -bound : v;
-        }
+        for (int j = 0; j < n; j++)
+            xq[j] = dac_value(x[j], scale, res, bound, 0, 0.0f);
     } else {
-        for (int j = 0; j < n; j++) {
-            float v = x[j] * scale;
-            v = v > bound ? bound : v;
-            xq[j] = v < -bound ? -bound : v;
-        }
+        for (int j = 0; j < n; j++)
+            xq[j] = dac_value(x[j], scale, 0.0f, bound, 0, 0.0f);
     }
     if (io->off_inp_noise >= 0) {
         float *restrict z = sc->nz_in;
@@ -392,57 +405,76 @@ static void prepare_input(const io_dir *io, const float *restrict x, float scale
     }
     if (p->inp_asymmetry != 0.0f) {
         const float a = 1.0f - p->inp_asymmetry;
-        for (int j = 0; j < n; j++)
-            xq[j] = xq[j] < 0.0f ? xq[j] * a : xq[j];
+        for (int j = 0; j < n; j++) {
+            const float va = xq[j] * a;
+            xq[j] = xq[j] < 0.0f ? va : xq[j];
+        }
     }
 }
 
-/* Output stage of one vector: asymmetry, noise, ADC quantisation, clip. Returns 1 if the bound
- * test failed (positive saturation, or negative with bm_test_negative_bound). */
+/* Output stage of one vector: noise, ADC quantisation, clip in one pass (the flags are
+ * compile-time constants in each instantiation, so every variant vectorises; the asymmetry, a
+ * select that gcc will not if-convert together with the rest under -ftrapping-math, runs first
+ * in its own loop when it is on). Returns whether the bound test failed (positive saturation,
+ * or negative saturation with bm_test_negative_bound). */
+static inline __attribute__((always_inline)) int
+out_loop(float *restrict y, int n, const float *restrict sig_v, float sig,
+         const float *restrict z, const float *restrict u, float res, float bound, int neg_test,
+         const int noise, const int per_output, const int sto, const int quant)
+{
+    int pos = 0, neg = 0;
+    for (int i = 0; i < n; i++) {
+        float v = y[i];
+        if (noise)
+            v += (per_output ? sig_v[i] : sig) * z[i];
+        if (sto)
+            v = rintf(v / res + (u[i] - 0.5f)) * res;
+        else if (quant)
+            v = rintf(v / res) * res;
+        pos |= v > bound;
+        neg |= v < -bound;
+        v = v > bound ? bound : v;
+        y[i] = v < -bound ? -bound : v;
+    }
+    return pos || (neg && neg_test);
+}
+
 static int output_stage(const io_dir *io, float *restrict y, const atl_rng_stream *rng,
                         uint64_t base, int k, int pass, io_scratch *sc)
 {
     const atl_io_params *p = io->p;
     const int n = io->out_size;
     const float res = io->res_out, bound = io->out_bound;
-    const float a = 1.0f - p->out_asymmetry;
-    if (p->out_asymmetry != 0.0f)
-        for (int i = 0; i < n; i++)
-            y[i] = y[i] < 0.0f ? y[i] * a : y[i];
-    if (io->out_sigma) {
-        const float *restrict sig = io->out_sigma;
-        float *restrict z = sc->nz_out;
-        atl_rng_normal_fill_at(rng->seed, rng->stream,
-                               region_block(base, io, k, pass, io->off_out_noise), (size_t)n, z);
-        for (int i = 0; i < n; i++)
-            y[i] += sig[i] * z[i];
-    } else if (p->out_noise > 0.0f) {
-        const float sig = p->out_noise;
-        float *restrict z = sc->nz_out;
-        atl_rng_normal_fill_at(rng->seed, rng->stream,
-                               region_block(base, io, k, pass, io->off_out_noise), (size_t)n, z);
-        for (int i = 0; i < n; i++)
-            y[i] += sig * z[i];
+    if (p->out_asymmetry != 0.0f) {
+        const float asym = 1.0f - p->out_asymmetry;
+        for (int i = 0; i < n; i++) {
+            const float va = y[i] * asym;
+            y[i] = y[i] < 0.0f ? va : y[i];
+        }
     }
-    if (io->off_out_sto >= 0) {
-        float *restrict u = sc->u_out;
+    const int per_output = io->out_sigma != NULL;
+    const int noise = per_output || p->out_noise > 0.0f;
+    const int sto = io->off_out_sto >= 0;
+    const int quant = res > 0.0f;
+    const int neg_test = p->bm_test_negative_bound != 0;
+    if (noise)
+        atl_rng_normal_fill_at(rng->seed, rng->stream,
+                               region_block(base, io, k, pass, io->off_out_noise), (size_t)n,
+                               sc->nz_out);
+    if (sto)
         atl_rng_uniform_fill_at(rng->seed, rng->stream,
-                                region_block(base, io, k, pass, io->off_out_sto), (size_t)n, u);
-        for (int i = 0; i < n; i++)
-            y[i] = rintf(y[i] / res + (u[i] - 0.5f)) * res;
-    } else if (res > 0.0f) {
-        for (int i = 0; i < n; i++)
-            y[i] = rintf(y[i] / res) * res;
-    }
-    int pos = 0, neg = 0;
-    for (int i = 0; i < n; i++) {
-        float v = y[i];
-        pos |= v > bound;
-        neg |= v < -bound;
-        v = v > bound ? bound : v;
-        y[i] = v < -bound ? -bound : v;
-    }
-    return pos || (neg && p->bm_test_negative_bound);
+                                region_block(base, io, k, pass, io->off_out_sto), (size_t)n,
+                                sc->u_out);
+    const float *sv = io->out_sigma, *z = sc->nz_out, *u = sc->u_out;
+    const float sg = p->out_noise;
+#define OUT_CASE(NO, PO, ST, QU)                                                                   \
+    out_loop(y, n, sv, sg, z, u, res, bound, neg_test, NO, PO, ST, QU)
+    if (!noise)
+        return sto ? OUT_CASE(0, 0, 1, 1) : quant ? OUT_CASE(0, 0, 0, 1) : OUT_CASE(0, 0, 0, 0);
+    if (per_output)
+        return sto ? OUT_CASE(1, 1, 1, 1) : quant ? OUT_CASE(1, 1, 0, 1) : OUT_CASE(1, 1, 0, 0);
+    return sto ? OUT_CASE(1, 0, 1, 1) : quant ? OUT_CASE(1, 0, 0, 1) : OUT_CASE(1, 0, 0, 0);
+#undef OUT_CASE
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -770,12 +802,12 @@ static void read_line(const atl_io_params *p, const float *W, int d_size, int x_
     const int nin = io.in_size, nout = io.out_size;
     if (idx < 0 || idx >= nin || nout <= 0)
         return;
-    float *e = xmalloc(sizeof(float) * (size_t)nin);
-    memset(e, 0, sizeof(float) * (size_t)nin);
-    e[idx] = 1.0f;
     const int general = p->is_perfect || p->inp_noise > 0.0f || p->ir_drop > 0.0f ||
                         (p->w_noise_type != ATL_WNOISE_NONE && p->w_noise > 0.0f);
     if (general) {
+        float *e = xmalloc(sizeof(float) * (size_t)nin);
+        memset(e, 0, sizeof(float) * (size_t)nin);
+        e[idx] = 1.0f;
         run(&io, NULL, W, e, 1, 1.0f, v, rng, cnt);
         free(e);
         return;
@@ -783,14 +815,20 @@ static void read_line(const atl_io_params *p, const float *W, int d_size, int x_
     if (cnt)
         cnt->mvm_vectors += 1;
     const uint64_t base = rng->block;
-    float *scbuf = xmalloc(sizeof(float) * (2 * (size_t)nin + 3 * (size_t)nout));
-    io_scratch sc = {scbuf, scbuf + nin, scbuf + 2 * (size_t)nin, scbuf + 2 * (size_t)nin + nout,
-                     scbuf + 2 * (size_t)nin + 2 * (size_t)nout};
-    /* The prepared input (quantisation, clip, stochastic rounding of all lines: the zeros stay
-     * zero, but the uniforms are consumed as in the general path). */
-    float *xq = xmalloc(sizeof(float) * (size_t)nin);
-    prepare_input(&io, e, 1.0f, xq, rng, base, 0, 0, &sc);
-    const float a = xq[idx];
+    /* The prepared one-hot input: the zeros stay zero through the DAC, so only line idx needs
+     * computing; with stochastic rounding its uniform is element idx of the region. */
+    float a;
+    if (io.off_inp_sto >= 0) {
+        float u4[4];
+        atl_rng_uniform_fill_at(rng->seed, rng->stream,
+                                region_block(base, &io, 0, 0, io.off_inp_sto) + (uint64_t)idx / 4u,
+                                4, u4);
+        a = dac_value(1.0f, 1.0f, io.res_in, io.in_bound, 1, u4[idx % 4]);
+    } else {
+        a = dac_value(1.0f, 1.0f, io.res_in, io.in_bound, 0, 0.0f);
+    }
+    if (p->inp_asymmetry != 0.0f && a < 0.0f)
+        a *= 1.0f - p->inp_asymmetry;
     if (backward) {
         const float *row = W + (size_t)idx * (size_t)x_size;
         for (int j = 0; j < nout; j++)
@@ -799,14 +837,14 @@ static void read_line(const atl_io_params *p, const float *W, int d_size, int x_
         for (int i = 0; i < nout; i++)
             v[i] = W[(size_t)i * (size_t)x_size + (size_t)idx] * a;
     }
+    float *scbuf = xmalloc(sizeof(float) * 2 * (size_t)nout);
+    io_scratch sc = {NULL, NULL, scbuf, scbuf + nout, NULL};
     output_stage(&io, v, rng, base, 0, 0, &sc);
     const float f = p->out_scale;
     for (int i = 0; i < nout; i++)
         v[i] *= f;
     rng->block = base + io.vec_blocks;
-    free(xq);
     free(scbuf);
-    free(e);
 }
 
 void atl_io_read_column(const atl_io_params *p, const float *W, int d_size, int x_size, int col,
