@@ -80,6 +80,7 @@ static const char *const kind_names[] = {
     [ATL_AST_ASSERT] = "assert", [ATL_AST_BODY] = "body",       [ATL_AST_PARAM] = "param",
     [ATL_AST_BLOCKDEF] = "block", [ATL_AST_MODEL] = "model",    [ATL_AST_CONST] = "const",
     [ATL_AST_CONFIG] = "config", [ATL_AST_ENTRY] = "entry",     [ATL_AST_FILE] = "file",
+    [ATL_AST_IMPORT] = "import",
 };
 _Static_assert(sizeof kind_names / sizeof kind_names[0] == ATL_AST_KIND_COUNT,
                "every AST kind needs a name");
@@ -290,6 +291,10 @@ static void dump_node(FILE *out, const atl_ast *n)
             dump_string(out, n->str);
         }
         dump_kids(out, n);
+        break;
+    case ATL_AST_IMPORT:
+        fputs("(import ", out);
+        dump_string(out, n->str);
         break;
     case ATL_AST_FILE:
         /* only reached for a FILE nested in something else; atl_ast_dump handles the root */

@@ -40,6 +40,7 @@
  *  CONFIG          name = section name, str = optional label or NULL, kids = CONFIG and ENTRY
  *                                                                    (analog { layers "*.qkv" { ... } })
  *  ENTRY           name = dotted key ("io.out_noise"), a = value     (key = expr;)
+ *  IMPORT          str = path as written, str_span                   (import "swin_cifar.atl";)
  *  FILE            kids = items
  */
 #ifndef ATL_AST_H
@@ -79,6 +80,7 @@ typedef enum atl_ast_kind {
     ATL_AST_CONFIG,
     ATL_AST_ENTRY,
     ATL_AST_FILE,
+    ATL_AST_IMPORT,
     ATL_AST_KIND_COUNT
 } atl_ast_kind;
 

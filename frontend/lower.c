@@ -61,6 +61,12 @@ typedef struct L {
     int n_specs, cap_specs;
     const char *stack[MAX_CALL_DEPTH];
     int depth;
+    /* files whose blocks and consts are visible: imports (in load order), then the main file */
+    const atl_ast *files[64];
+    char *file_paths[64]; /* resolved paths, for cycle detection */
+    int n_files;
+    atl_ast *owned[64]; /* parsed imports, freed at the end */
+    int n_owned;
 } L;
 
 typedef struct ctx {
@@ -1351,12 +1357,79 @@ static bool valid_name(const char *s)
 
 static const atl_ast *find_block(L *l, const char *name)
 {
-    for (int i = 0; i < l->file->n_kids; i++) {
-        const atl_ast *it = l->file->kids[i];
-        if (it->kind == ATL_AST_BLOCKDEF && strcmp(it->name, name) == 0)
-            return it;
-    }
+    for (int f = l->n_files - 1; f >= 0; f--)
+        for (int i = 0; i < l->files[f]->n_kids; i++) {
+            const atl_ast *it = l->files[f]->kids[i];
+            if (it->kind == ATL_AST_BLOCKDEF && strcmp(it->name, name) == 0)
+                return it;
+        }
     return NULL;
+}
+
+/* Resolve `import "p"` against the directory of the importing source. */
+static char *resolve_import(const char *from, const char *p)
+{
+    if (p[0] == '/')
+        return strdup(p);
+    const char *slash = strrchr(from, '/');
+    size_t dl = slash ? (size_t)(slash - from + 1) : 0;
+    char *r = malloc(dl + strlen(p) + 1);
+    if (!r)
+        abort();
+    memcpy(r, from, dl);
+    strcpy(r + dl, p);
+    return r;
+}
+
+/* Load the imports of `file` (depth first), so that imported files precede their importers in
+ * l->files. */
+static void load_imports(L *l, const atl_ast *file, int src_id, int depth)
+{
+    const atl_source *src = atl_diag_source(l->d, src_id);
+    for (int i = 0; i < file->n_kids; i++) {
+        const atl_ast *it = file->kids[i];
+        if (it->kind != ATL_AST_IMPORT)
+            continue;
+        atl_span sp = it->str_span.file >= 0 ? it->str_span : it->span;
+        char *path = resolve_import(src ? src->path : "", it->str);
+        char *canon = realpath(path, NULL);
+        if (!canon) {
+            err(l, sp, "cannot import \"%s\": no such file", path);
+            free(path);
+            continue;
+        }
+        bool seen = false;
+        for (int f = 0; f < l->n_files; f++)
+            if (l->file_paths[f] && strcmp(l->file_paths[f], canon) == 0)
+                seen = true;
+        if (seen || depth > 16) {
+            if (depth > 16)
+                err(l, sp, "imports nested more than 16 deep");
+            free(canon);
+            free(path);
+            continue; /* each file is imported once; an import cycle is harmless */
+        }
+        if (l->n_files >= 63) {
+            err(l, sp, "too many imported files");
+            free(canon);
+            free(path);
+            continue;
+        }
+        int id = atl_diag_load_file(l->d, path);
+        atl_ast *ast = id >= 0 ? atl_parse(l->d, id) : NULL;
+        free(path);
+        if (!ast) {
+            free(canon);
+            continue;
+        }
+        l->owned[l->n_owned++] = ast;
+        /* mark as loading before recursing so that cycles stop */
+        int slot = l->n_files++;
+        l->files[slot] = NULL;
+        l->file_paths[slot] = canon;
+        load_imports(l, ast, id, depth + 1);
+        l->files[slot] = ast;
+    }
 }
 
 static val call_block(ctx *c, const atl_ast *def, args *a, const char *inst, atl_span sp);
@@ -1403,9 +1476,10 @@ static void suggest(ctx *c, const char *name, char *buf, size_t n)
         TRY(composite_builtins[i]);
     for (size_t i = 0; i < sizeof ct_builtins / sizeof *ct_builtins; i++)
         TRY(ct_builtins[i]);
-    for (int i = 0; i < c->l->file->n_kids; i++)
-        if (c->l->file->kids[i]->kind == ATL_AST_BLOCKDEF)
-            TRY(c->l->file->kids[i]->name);
+    for (int f = 0; f < c->l->n_files; f++)
+        for (int i = 0; i < c->l->files[f]->n_kids; i++)
+            if (c->l->files[f]->kids[i]->kind == ATL_AST_BLOCKDEF)
+                TRY(c->l->files[f]->kids[i]->name);
 #undef TRY
     if (best)
         snprintf(buf, n, "; did you mean '%s'?", best);
@@ -2051,10 +2125,35 @@ atl_module *atl_lower(atl_diag *d, const atl_ast *file, int source_id, const atl
         if (o->model_name ? strcmp(it->name, o->model_name) == 0 : !model)
             model = it;
     }
-    /* duplicate definitions */
-    for (int i = 0; i < file->n_kids; i++)
+    /* imported files first, then this one */
+    {
+        const atl_source *ms = atl_diag_source(d, source_id);
+        char *canon = ms ? realpath(ms->path, NULL) : NULL;
+        l.file_paths[0] = canon;
+        l.files[0] = NULL;
+        l.n_files = 1;
+        load_imports(&l, file, source_id, 0);
+        /* the main file goes last: rotate slot 0 to the end */
+        for (int f = 0; f + 1 < l.n_files; f++) {
+            l.files[f] = l.files[f + 1];
+            l.file_paths[f] = l.file_paths[f + 1];
+        }
+        l.files[l.n_files - 1] = file;
+        l.file_paths[l.n_files - 1] = canon;
+    }
+    /* duplicate definitions (over all visible files) */
+    const atl_ast *defs[4096];
+    int n_defs = 0;
+    for (int f = 0; f < l.n_files; f++)
+        for (int i = 0; i < l.files[f]->n_kids && n_defs < 4096; i++) {
+            const atl_ast *it = l.files[f]->kids[i];
+            if (it->kind == ATL_AST_BLOCKDEF || it->kind == ATL_AST_CONST ||
+                (it->kind == ATL_AST_MODEL && l.files[f] == file))
+                defs[n_defs++] = it;
+        }
+    for (int i = 0; i < n_defs; i++)
         for (int j = 0; j < i; j++) {
-            const atl_ast *a = file->kids[i], *b = file->kids[j];
+            const atl_ast *a = defs[i], *b = defs[j];
             bool named = a->kind == ATL_AST_BLOCKDEF || a->kind == ATL_AST_MODEL ||
                          a->kind == ATL_AST_CONST;
             bool named_b = b->kind == ATL_AST_BLOCKDEF || b->kind == ATL_AST_MODEL ||
@@ -2066,8 +2165,8 @@ atl_module *atl_lower(atl_diag *d, const atl_ast *file, int source_id, const atl
                               "first definition is here");
             }
         }
-    for (int i = 0; i < file->n_kids; i++) {
-        const atl_ast *it = file->kids[i];
+    for (int i = 0; i < n_defs; i++) {
+        const atl_ast *it = defs[i];
         if (it->kind != ATL_AST_BLOCKDEF && it->kind != ATL_AST_MODEL)
             continue;
         for (int p = 0; p < it->n_kids; p++)
@@ -2102,8 +2201,8 @@ atl_module *atl_lower(atl_diag *d, const atl_ast *file, int source_id, const atl
     /* globals: B, then consts in order */
     frame_set(&l, &l.globals, "B", v_int(o->batch));
     ctx gc = {.l = &l, .fi = 0, .fr = &l.globals};
-    for (int i = 0; i < file->n_kids; i++) {
-        const atl_ast *it = file->kids[i];
+    for (int i = 0; i < n_defs; i++) {
+        const atl_ast *it = defs[i];
         if (it->kind != ATL_AST_CONST)
             continue;
         if (strcmp(it->name, "B") == 0) {
@@ -2181,6 +2280,10 @@ atl_module *atl_lower(atl_diag *d, const atl_ast *file, int source_id, const atl
             lower_config(&l, &gc, file->kids[i], NULL);
 
     free(l.globals.b);
+    for (int f = 0; f < l.n_files; f++)
+        free(l.file_paths[f]);
+    for (int k = 0; k < l.n_owned; k++)
+        atl_ast_free(l.owned[k]);
     for (int s = 0; s < l.n_specs; s++)
         free(l.specs[s].key);
     free(l.specs);
@@ -2192,6 +2295,10 @@ atl_module *atl_lower(atl_diag *d, const atl_ast *file, int source_id, const atl
     atl_arena_free(&l.tmp);
     return l.m;
 fail:
+    for (int f = 0; f < l.n_files; f++)
+        free(l.file_paths[f]);
+    for (int k = 0; k < l.n_owned; k++)
+        atl_ast_free(l.owned[k]);
     atl_arena_free(&l.tmp);
     return NULL;
 }

@@ -168,6 +168,18 @@ static void push_arg(atl_fe_parser *ps, atl_ast *list, atl_ast *arg, atl_span ar
     atl_ast_push(list, arg);
 }
 
+static char *dup_cstr(const char *a)
+{
+    size_t n = strlen(a) + 1;
+    char *s = malloc(n);
+    if (!s) {
+        fputs("atlc: out of memory\n", stderr);
+        abort();
+    }
+    memcpy(s, a, n);
+    return s;
+}
+
 static char *join_key(char *a, const char *b)
 {
     size_t la = strlen(a), lb = strlen(b);
@@ -200,17 +212,18 @@ static char *join_key(char *a, const char *b)
 
 %token MODEL "model" BLOCK "block" INPUT "input" RETURN "return" FOR "for" IN "in" IF "if"
        ELSE "else" CONST "const" ASSERT "assert" AS "as" TRUE "true" FALSE "false"
+       IMPORT "import"
 
 %token PLUS "+" MINUS "-" STAR "*" SLASH "/" PERCENT "%" AT "@"
        EQ "==" NE "!=" LT "<" LE "<=" GT ">" GE ">=" ANDAND "&&" OROR "||" BANG "!"
        QUESTION "?" COLON ":" ASSIGN "=" DOTDOT ".." DOT "." COMMA "," SEMI ";"
        LPAREN "(" RPAREN ")" LBRACK "[" RBRACK "]" LBRACE "{" RBRACE "}"
 
-%type <node> items item definition const config config_items config_item
+%type <node> items item definition const config config_items config_item import
 %type <node> body stmts stmt if_stmt params_opt params param
 %type <node> expr ternary or and cmp chain add mul unary postfix primary
 %type <node> args_opt args arg exprs_opt exprs
-%type <str> key label_opt
+%type <str> key key_first label_opt
 %type <op> cmpop
 
 %initial-action { @$ = (atl_span){ps->file, 0, 0}; }
@@ -233,7 +246,18 @@ items:
 | items error "}"     { $$ = $1; }
 ;
 
-item: definition | const | config ;
+item: definition | const | config | import ;
+
+/* `import "file.atl";` makes the blocks and consts of another file available (models and
+ * configuration sections of the imported file are ignored). */
+import:
+  "import" STRING ";" {
+      $$ = mk(ATL_AST_IMPORT, @$);
+      $$->str = $2;
+      $$->str_span = @2;
+      FIN($$);
+  }
+;
 
 definition:
   "model" IDENT "(" params_opt ")" body {
@@ -317,8 +341,17 @@ config_item:
 ;
 
 key:
-  IDENT
+  key_first
 | key "." IDENT       { $$ = join_key($1, $3); free($3); }
+;
+
+/* Inside configuration sections a key may also be a keyword (`model = "swin.atl";`). */
+key_first:
+  IDENT
+| "model"             { $$ = dup_cstr("model"); }
+| "input"             { $$ = dup_cstr("input"); }
+| "block"             { $$ = dup_cstr("block"); }
+| "import"            { $$ = dup_cstr("import"); }
 ;
 
 /* ------------------------------------------------------------------------------------------ */
@@ -655,6 +688,8 @@ static int yyreport_syntax_error(const yypcontext_t *ctx, yyscan_t scanner, atl_
     static const yysymbol_kind_t expr_start[] = {
         YYSYMBOL_IDENT, YYSYMBOL_INT,    YYSYMBOL_FLOAT,  YYSYMBOL_STRING, YYSYMBOL_TRUE,
         YYSYMBOL_FALSE, YYSYMBOL_LPAREN, YYSYMBOL_LBRACK, YYSYMBOL_MINUS,  YYSYMBOL_BANG};
+    static const yysymbol_kind_t item_start[] = {YYSYMBOL_IDENT, YYSYMBOL_MODEL, YYSYMBOL_BLOCK,
+                                                 YYSYMBOL_CONST, YYSYMBOL_IMPORT};
     /* An item is a token kind, or a negative group index - 1. */
     int items[YYNTOKENS + 2];
     int n_items = 0;
@@ -665,6 +700,8 @@ static int yyreport_syntax_error(const yypcontext_t *ctx, yyscan_t scanner, atl_
     } groups[] = {
         {stmt_start, sizeof stmt_start / sizeof stmt_start[0], "statement"},
         {expr_start, sizeof expr_start / sizeof expr_start[0], "expression"},
+        {item_start, sizeof item_start / sizeof item_start[0],
+         "item (model, block, const, import, section)"},
     };
     for (size_t g = 0; g < sizeof groups / sizeof groups[0]; g++) {
         bool all = true;

@@ -518,8 +518,8 @@ static void test_err_unbalanced_braces(void **state)
                  "t.atl:5:1: error: syntax error: unexpected end of file, expected statement, "
                  "\"else\" or \"}\"");
     CHECK_ERRORS("model m() { x = 1; }\n}\nconst a = 1;",
-                 "t.atl:2:1: error: syntax error: unexpected \"}\", expected end of file, "
-                 "identifier, \"model\", \"block\" or \"const\"");
+                 "t.atl:2:1: error: syntax error: unexpected \"}\", expected item (model, "
+                 "block, const, import, section) or end of file");
     CHECK_ERRORS("const a = f(1, (2);",
                  "t.atl:1:19: error: syntax error: unexpected \";\", expected \",\" or \")\"");
 }
