@@ -42,16 +42,19 @@ typedef struct parser {
     int errors;
     int32_t *vmap; /* printed value number -> node index, per function */
     int32_t vmap_cap;
+    bool skipping; /* recovering: the rest of the line is not reported again */
 } parser;
 
 static void p_error(parser *p, uint32_t b, uint32_t e, const char *fmt, ...) ATL_PRINTF(4, 5);
 static void p_error(parser *p, uint32_t b, uint32_t e, const char *fmt, ...)
 {
+    p->errors++;
+    if (p->skipping)
+        return;
     va_list ap;
     va_start(ap, fmt);
     atl_diag_vreport(p->d, ATL_SEV_ERROR, (atl_span){p->file, b, e}, fmt, ap);
     va_end(ap);
-    p->errors++;
 }
 
 static bool is_name_char(int c) { return isalnum(c) || c == '_' || c == '.' || c == '$' || c == '-'; }
@@ -143,6 +146,13 @@ static void next(parser *p)
         long long iv = strtoll(s + i, &e1, 10);
         bool int_overflow = errno == ERANGE;
         double fv = strtod(s + i, &e2);
+        if (e1 == s + i && e2 == s + i) { /* "-." and the like: not a number */
+            t->kind = T_ERROR;
+            p->pos = i + 1;
+            t->end = (uint32_t)p->pos;
+            p_error(p, t->begin, t->end, "malformed number");
+            return;
+        }
         if (e2 > e1) {
             t->kind = T_FLOAT;
             t->fval = fv;
@@ -249,9 +259,11 @@ static bool expect_punct(parser *p, char c)
 /* skip to the first token of the next line (error recovery) */
 static void skip_line(parser *p)
 {
+    p->skipping = true;
     do
         next(p);
     while (p->t.kind != T_EOF && !p->t.line_start);
+    p->skipping = false;
 }
 
 static bool parse_type(parser *p, atl_type *t)
