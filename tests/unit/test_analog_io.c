@@ -633,9 +633,9 @@ static void test_read_column_and_row(void **state)
 }
 
 /* Same stream -> same bits; one call with m vectors == m calls with one vector on the cursor. */
-static void batch_invariance_case(atl_io_params p, int backward, uint64_t seed)
+static void batch_invariance_case(atl_io_params p, int backward, uint64_t seed, int m)
 {
-    const int d = 72, n = 56, m = 9;
+    const int d = 72, n = 56;
     const int nin = backward ? d : n, nout = backward ? n : d;
     float *W = alloc_f((size_t)d * n), *x = alloc_f((size_t)m * nin);
     float *y1 = alloc_f((size_t)m * nout), *y2 = alloc_f((size_t)m * nout);
@@ -695,8 +695,8 @@ static void test_determinism_and_batch_invariance(void **state)
 {
     (void)state;
     atl_io_params p = atl_io_defaults();
-    batch_invariance_case(p, 0, 20);
-    batch_invariance_case(p, 1, 21);
+    batch_invariance_case(p, 0, 20, 9);
+    batch_invariance_case(p, 1, 21, 9);
     /* Every random source on at once. */
     p.inp_noise = 0.01f;
     p.inp_sto_round = 1;
@@ -704,20 +704,25 @@ static void test_determinism_and_batch_invariance(void **state)
     p.w_noise = 0.02f;
     p.w_noise_type = ATL_WNOISE_ADDITIVE_CONSTANT;
     p.out_asymmetry = 0.1f;
-    batch_invariance_case(p, 0, 22);
-    batch_invariance_case(p, 1, 23);
+    batch_invariance_case(p, 0, 22, 9);
+    batch_invariance_case(p, 1, 23, 9);
     p.w_noise_type = ATL_WNOISE_PCM_READ;
     p.ir_drop = 0.5f;
     p.bound_management = ATL_BM_ITERATIVE_WORST_CASE;
-    batch_invariance_case(p, 0, 24);
+    batch_invariance_case(p, 0, 24, 9);
     p = atl_io_defaults();
     p.noise_management = ATL_NM_AVERAGE_ABS_MAX;
     p.nm_decay = 0.2f;
-    batch_invariance_case(p, 0, 25);
+    batch_invariance_case(p, 0, 25, 9);
     p.noise_management = ATL_NM_ABS_MAX_NP_SUM;
-    batch_invariance_case(p, 0, 26);
+    batch_invariance_case(p, 0, 26, 9);
     p.noise_management = ATL_NM_MAX;
-    batch_invariance_case(p, 1, 27);
+    batch_invariance_case(p, 1, 27, 9);
+    /* More vectors than one internal chunk (64): chunk boundaries change nothing. */
+    p = atl_io_defaults();
+    p.inp_sto_round = 1;
+    batch_invariance_case(p, 0, 28, 130);
+    batch_invariance_case(p, 1, 29, 130);
 }
 
 /* Weight noise statistics (5.6 item 3) and IR drop against the formulas. */
