@@ -103,6 +103,12 @@ static void print_line(const char *name, const char *shape, stats s, const char 
            shape, s.best * 1e6, s.median * 1e6, extra ? extra : "");
 }
 
+/* 64-byte aligned, as a tile should allocate its weights (see analog_io.h). */
+static float *falloc(size_t n)
+{
+    return aligned_alloc(64, (sizeof(float) * n + 63u) & ~(size_t)63u);
+}
+
 int main(int argc, char **argv)
 {
     int reps = argc > 1 ? atoi(argv[1]) : 300;
@@ -110,9 +116,9 @@ int main(int argc, char **argv)
         reps = 3;
     openblas_set_num_threads(1);
     const int d = 512, n = 512, m = 8;
-    float *W = malloc(sizeof(float) * d * n), *Wbig = malloc(sizeof(float) * d * n);
-    float *x = malloc(sizeof(float) * m * n), *dv = malloc(sizeof(float) * m * d);
-    float *y = malloc(sizeof(float) * m * (d > n ? d : n));
+    float *W = falloc((size_t)d * n), *Wbig = falloc((size_t)d * n);
+    float *x = falloc((size_t)m * n), *dv = falloc((size_t)m * d);
+    float *y = falloc((size_t)m * (d > n ? d : n));
     if (!W || !Wbig || !x || !dv || !y)
         return 1;
     atl_rng_uniform_fill_at(1, 1, 0, (size_t)d * n, W);
@@ -158,6 +164,49 @@ int main(int argc, char **argv)
     measure(&c, kinds_rd, 1, reps, sr);
     snprintf(shape, sizeof shape, "%dx%d", d, n);
     print_line("read_column", shape, sr[0], "");
+
+    /* MAC throughput at larger batches (forward NT and backward NN layouts), against sgemm. */
+    {
+        const int mb = 256;
+        float *xb = falloc((size_t)mb * n), *yb = falloc((size_t)mb * d);
+        if (!xb || !yb)
+            return 1;
+        atl_rng_normal_fill_at(1, 5, 0, (size_t)mb * n, xb);
+        const int ms[] = {64, 256};
+        for (int q = 0; q < 2; q++) {
+            const int mm = ms[q];
+            const int r = reps / 10 > 5 ? reps / 10 : 5;
+            double *t = malloc(sizeof(double) * 4 * (size_t)r);
+            if (!t)
+                return 1;
+            for (int i = 0; i < r; i++) {
+                double t0 = now_s();
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, mm, d, n, 1.0f, xb, n, W, n,
+                            0.0f, yb, d);
+                double t1 = now_s();
+                atl_io_mac_nt(W, d, n, xb, (size_t)n, mm, yb, (size_t)d);
+                double t2 = now_s();
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, mm, n, d, 1.0f, xb, d, W, n,
+                            0.0f, yb, n);
+                double t3 = now_s();
+                atl_io_mac_nn(W, d, n, xb, (size_t)d, mm, yb, (size_t)n);
+                double t4 = now_s();
+                t[i] = t1 - t0;
+                t[r + i] = t2 - t1;
+                t[2 * r + i] = t3 - t2;
+                t[3 * r + i] = t4 - t3;
+            }
+            const double gf = 2.0 * mm * d * n * 1e-9;
+            stats a = summarise(t, r), b = summarise(t + r, r), c2 = summarise(t + 2 * r, r),
+                  e = summarise(t + 3 * r, r);
+            printf("{\"bench\":\"mac_gflops\",\"shape\":\"%dx%dx%d\",\"sgemm_nt\":%.1f,"
+                   "\"atl_nt\":%.1f,\"sgemm_nn\":%.1f,\"atl_nn\":%.1f}\n",
+                   mm, d, n, gf / a.best, gf / b.best, gf / c2.best, gf / e.best);
+            free(t);
+        }
+        free(xb);
+        free(yb);
+    }
 
     /* Normal generation. */
     const size_t sizes[] = {4096, (size_t)1 << 20};
