@@ -39,6 +39,32 @@ enum an_tag {
 };
 uint64_t an_stream(uint64_t tile_stream, uint64_t tag, uint64_t counter);
 
+/* Little-endian byte buffers for the state format (state.c). */
+typedef struct an_wbuf {
+    uint8_t *p;
+    size_t len, cap;
+    int oom;
+} an_wbuf;
+typedef struct an_rbuf {
+    const uint8_t *p;
+    size_t len, pos;
+    int bad; /* set on any read past the end or invalid value */
+} an_rbuf;
+void an_w_bytes(an_wbuf *w, const void *src, size_t n);
+void an_w_u32(an_wbuf *w, uint32_t v);
+void an_w_u64(an_wbuf *w, uint64_t v);
+void an_w_f32(an_wbuf *w, float v);
+void an_w_f32s(an_wbuf *w, const float *v, size_t n);
+uint32_t an_r_u32(an_rbuf *r);
+uint64_t an_r_u64(an_rbuf *r);
+float an_r_f32(an_rbuf *r);
+void an_r_f32s(an_rbuf *r, float *v, size_t n);
+void an_r_bytes(an_rbuf *r, void *dst, size_t n);
+/* Parameter structs through the name tables of device.c (kind-tagged fields, table order). */
+enum { AN_PT_DEV = 0, AN_PT_UP, AN_PT_ALGO };
+void an_params_write(an_wbuf *w, int table, const void *p);
+int an_params_read(an_rbuf *r, int table, void *p);
+
 /* ----------------------------------------------------------------------------- gauss.c */
 /* Standard normals for the hot paths: each 32-bit Philox word yields two values through a
  * 65536-point inverse-CDF table (midpoint quantiles, |z| <= 4.33, variance 1 - 2e-4). The

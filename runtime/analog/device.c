@@ -823,3 +823,147 @@ int atl_algo_params_set(atl_algo_params *p, const char *name, double value, char
             return pd_set(p, &algo_pd[i], value, "algorithm", err, err_len);
     return an_fail(err, err_len, "unknown algorithm parameter '%s'", name);
 }
+
+/* ------------------------------------------------------------------------------- byte buffers */
+void an_w_bytes(an_wbuf *w, const void *src, size_t n)
+{
+    if (w->oom)
+        return;
+    if (w->len + n > w->cap) {
+        size_t cap = w->cap ? w->cap : 4096;
+        while (cap < w->len + n)
+            cap *= 2;
+        uint8_t *p = realloc(w->p, cap);
+        if (!p) {
+            w->oom = 1;
+            return;
+        }
+        w->p = p;
+        w->cap = cap;
+    }
+    memcpy(w->p + w->len, src, n);
+    w->len += n;
+}
+
+void an_w_u32(an_wbuf *w, uint32_t v)
+{
+    uint8_t b[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
+    an_w_bytes(w, b, 4);
+}
+
+void an_w_u64(an_wbuf *w, uint64_t v)
+{
+    an_w_u32(w, (uint32_t)v);
+    an_w_u32(w, (uint32_t)(v >> 32));
+}
+
+void an_w_f32(an_wbuf *w, float v)
+{
+    uint32_t u;
+    memcpy(&u, &v, 4);
+    an_w_u32(w, u);
+}
+
+void an_w_f32s(an_wbuf *w, const float *v, size_t n)
+{
+    for (size_t k = 0; k < n; k++)
+        an_w_f32(w, v[k]);
+}
+
+uint32_t an_r_u32(an_rbuf *r)
+{
+    if (r->bad || r->len - r->pos < 4) {
+        r->bad = 1;
+        return 0;
+    }
+    const uint8_t *b = r->p + r->pos;
+    r->pos += 4;
+    return (uint32_t)b[0] | ((uint32_t)b[1] << 8) | ((uint32_t)b[2] << 16) | ((uint32_t)b[3] << 24);
+}
+
+uint64_t an_r_u64(an_rbuf *r)
+{
+    uint64_t lo = an_r_u32(r);
+    uint64_t hi = an_r_u32(r);
+    return lo | (hi << 32);
+}
+
+float an_r_f32(an_rbuf *r)
+{
+    uint32_t u = an_r_u32(r);
+    float v;
+    memcpy(&v, &u, 4);
+    return v;
+}
+
+void an_r_f32s(an_rbuf *r, float *v, size_t n)
+{
+    if (r->bad || (r->len - r->pos) / 4 < n) {
+        r->bad = 1;
+        return;
+    }
+    for (size_t k = 0; k < n; k++)
+        v[k] = an_r_f32(r);
+}
+
+void an_r_bytes(an_rbuf *r, void *dst, size_t n)
+{
+    if (r->bad || r->len - r->pos < n) {
+        r->bad = 1;
+        return;
+    }
+    memcpy(dst, r->p + r->pos, n);
+    r->pos += n;
+}
+
+static void table_of(int table, const pdesc **t, size_t *n)
+{
+    switch (table) {
+    case AN_PT_DEV: *t = dev_pd; *n = N_DEV_PD; break;
+    case AN_PT_UP: *t = up_pd; *n = sizeof up_pd / sizeof up_pd[0]; break;
+    default: *t = algo_pd; *n = sizeof algo_pd / sizeof algo_pd[0]; break;
+    }
+}
+
+void an_params_write(an_wbuf *w, int table, const void *p)
+{
+    const pdesc *t;
+    size_t n;
+    table_of(table, &t, &n);
+    an_w_u32(w, (uint32_t)n);
+    if (table == AN_PT_DEV)
+        an_w_u32(w, (uint32_t)((const atl_dev_params *)p)->type);
+    for (size_t k = 0; k < n; k++) {
+        const char *f = (const char *)p + t[k].off;
+        switch (t[k].kind) {
+        case K_F: an_w_f32(w, *(const float *)f); break;
+        case K_U: an_w_u64(w, *(const uint64_t *)f); break;
+        default: an_w_u32(w, (uint32_t) * (const int *)f); break;
+        }
+    }
+}
+
+int an_params_read(an_rbuf *r, int table, void *p)
+{
+    const pdesc *t;
+    size_t n;
+    table_of(table, &t, &n);
+    if (an_r_u32(r) != (uint32_t)n)
+        return -1;
+    if (table == AN_PT_DEV) {
+        *(atl_dev_params *)p = atl_dev_defaults(ATL_DEV_CONSTANT_STEP);
+        uint32_t ty = an_r_u32(r);
+        if (ty >= ATL_DEV_TYPE_COUNT)
+            return -1;
+        ((atl_dev_params *)p)->type = (atl_dev_type)ty;
+    }
+    for (size_t k = 0; k < n; k++) {
+        char *f = (char *)p + t[k].off;
+        switch (t[k].kind) {
+        case K_F: *(float *)f = an_r_f32(r); break;
+        case K_U: *(uint64_t *)f = an_r_u64(r); break;
+        default: *(int *)f = (int)an_r_u32(r); break;
+        }
+    }
+    return r->bad ? -1 : 0;
+}
