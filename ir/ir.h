@@ -80,6 +80,7 @@ atl_type atl_type_make(atl_dtype dt, int rank, const int64_t *dims);
 #define ATL_OPF_ELEMWISE 0x08u /* elementwise (fusable) */
 #define ATL_OPF_BCAST 0x10u    /* numpy broadcasting binary op */
 #define ATL_OPF_LOSS 0x20u     /* scalar loss */
+#define ATL_OPF_EFFECT 0x40u   /* has side effects (parameter updates): never deleted */
 
 typedef enum atl_op {
 #define ATL_OP(E, name, mn, mx, flags, attrs) ATL_OP_##E,
@@ -145,6 +146,8 @@ typedef struct atl_node {
     int32_t n_attrs;
     atl_type type;
     atl_loc loc;
+    int64_t arena; /* byte offset planned by the schedule pass; -1: none (unscheduled, or the
+                      value lives outside the arena: inputs, parameters, reshape views) */
 } atl_node;
 
 typedef enum atl_init_kind {
@@ -229,6 +232,7 @@ typedef struct atl_module {
     int32_t n_funcs, cap_funcs;
     atl_cfg *configs; /* top-level sections (analog, experiment, ...) */
     int32_t n_configs, cap_configs;
+    int64_t arena_size; /* bytes, set by the schedule pass; 0: not scheduled */
 } atl_module;
 
 atl_module *atl_module_new(const char *name, int64_t batch);

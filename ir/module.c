@@ -298,6 +298,7 @@ int32_t atl_func_add_node(atl_module *m, atl_func *f, atl_op op, const int32_t *
     }
     n->type = type;
     n->loc = loc;
+    n->arena = -1;
     return f->n_nodes++;
 }
 
@@ -416,12 +417,14 @@ atl_module *atl_module_clone(const atl_module *m)
         }
         for (int ni = 0; ni < f->n_nodes; ni++) {
             const atl_node *n = &f->nodes[ni];
-            atl_func_add_node(r, g, n->op, n->src, n->n_src, n->attrs, n->n_attrs, n->type,
-                              n->loc);
+            int32_t k = atl_func_add_node(r, g, n->op, n->src, n->n_src, n->attrs, n->n_attrs,
+                                          n->type, n->loc);
+            g->nodes[k].arena = n->arena;
         }
         atl_func_set_outputs(r, g, f->outputs, f->output_names, f->n_outputs);
     }
     for (int i = 0; i < m->n_configs; i++)
         atl_cfg_copy_into(r, NULL, &m->configs[i]);
+    r->arena_size = m->arena_size;
     return r;
 }

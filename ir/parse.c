@@ -678,10 +678,25 @@ static bool parse_node_line(parser *p, int fi)
     }
     atl_type t;
     atl_loc loc;
-    if (!expect_punct(p, ':') || !parse_type(p, &t) || !parse_loc(p, &loc))
+    int64_t arena = -1;
+    if (!expect_punct(p, ':') || !parse_type(p, &t))
+        return false;
+    if (is_ident(p, "arena")) {
+        next(p);
+        if (!expect_punct(p, '='))
+            return false;
+        if (p->t.kind != T_INT || p->t.ival < 0) {
+            expected(p, "an arena offset");
+            return false;
+        }
+        arena = p->t.ival;
+        next(p);
+    }
+    if (!parse_loc(p, &loc))
         return false;
     /* attributes left out take their defaults; required ones left out are the verifier's */
     int32_t idx = atl_func_add_node(p->m, f, (atl_op)op, src, n_src, attrs, s.n, t, loc);
+    p->m->funcs[fi].nodes[idx].arena = arena;
     if (vnum < 0 || vnum > 100000000) {
         p_error(p, vb, ve, "value number out of range");
         return false;
@@ -833,7 +848,19 @@ atl_module *atl_parse_ir(atl_diag *d, int source_id)
         }
     } else
         expected(&p, "'batch=N'");
+    int64_t arena_size = 0;
+    if (is_ident(&p, "arena")) {
+        next(&p);
+        if (expect_punct(&p, '=')) {
+            if (p.t.kind == T_INT && p.t.ival > 0) {
+                arena_size = p.t.ival;
+                next(&p);
+            } else
+                expected(&p, "a positive arena size");
+        }
+    }
     p.m = atl_module_new(name ? name : "module", batch > 0 ? batch : 1);
+    p.m->arena_size = arena_size;
     free(name);
     while (p.t.kind != T_EOF) {
         if (is_ident(&p, "source")) {

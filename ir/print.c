@@ -123,6 +123,8 @@ static void print_func(FILE *out, const atl_func *f)
         }
         fputs(" : ", out);
         print_type(out, &n->type);
+        if (n->arena >= 0)
+            fprintf(out, " arena=%lld", (long long)n->arena);
         print_loc(out, n->loc);
         fputc('\n', out);
     }
@@ -139,7 +141,10 @@ static void print_func(FILE *out, const atl_func *f)
 
 void atl_print_module(FILE *out, const atl_module *m)
 {
-    fprintf(out, "module @%s batch=%lld\n", m->name, (long long)m->batch);
+    fprintf(out, "module @%s batch=%lld", m->name, (long long)m->batch);
+    if (m->arena_size > 0)
+        fprintf(out, " arena=%lld", (long long)m->arena_size);
+    fputc('\n', out);
     for (int i = 0; i < m->n_sources; i++) {
         fprintf(out, "source %d ", i);
         atl_print_string_literal(out, m->sources[i]);

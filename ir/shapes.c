@@ -450,6 +450,180 @@ static int shape_mse(shape_ctx *c, atl_type *out)
     return 0;
 }
 
+
+/* ---- gradient ops ---- */
+
+static int shape_linear_grad_x(shape_ctx *c, atl_type *out)
+{
+    char a[96], b[96];
+    const atl_type *dy = c->in[0], *w = c->in[1];
+    if (need_f32(c, 0) || need_f32(c, 1))
+        return -1;
+    if (w->rank != 2 || dy->rank < 1 || dy->dims[dy->rank - 1] != w->dims[0])
+        return fail(c, "linear_grad_x: dy %s does not match weight %s", TS(dy, a), TS(w, b));
+    *out = *dy;
+    out->dims[dy->rank - 1] = w->dims[1];
+    return 0;
+}
+
+static int shape_linear_grad_w(shape_ctx *c, atl_type *out)
+{
+    char a[96], b[96];
+    const atl_type *dy = c->in[0], *x = c->in[1];
+    if (need_f32(c, 0) || need_f32(c, 1))
+        return -1;
+    if (dy->rank < 1 || x->rank < 1 ||
+        atl_type_numel(dy) / dy->dims[dy->rank - 1] != atl_type_numel(x) / x->dims[x->rank - 1])
+        return fail(c, "linear_grad_w: dy %s and input %s have different row counts", TS(dy, a),
+                    TS(x, b));
+    int64_t d[2] = {dy->dims[dy->rank - 1], x->dims[x->rank - 1]};
+    *out = atl_type_make(ATL_F32, 2, d);
+    return 0;
+}
+
+static int shape_sum_to(shape_ctx *c, atl_type *out)
+{
+    char a[96], b[96];
+    atl_type bt;
+    if (declared_valid(c, out))
+        return -1;
+    if (atl_broadcast(out, c->in[0], &bt) || !atl_type_equal(&bt, c->in[0]) ||
+        out->rank > c->in[0]->rank)
+        return fail(c, "sum_to: %s does not broadcast to %s", TS(out, a), TS(c->in[0], b));
+    return 0;
+}
+
+static int shape_broadcast_to(shape_ctx *c, atl_type *out)
+{
+    char a[96], b[96];
+    atl_type bt;
+    if (declared_valid(c, out))
+        return -1;
+    if (atl_broadcast(c->in[0], out, &bt) || !atl_type_equal(&bt, out) ||
+        c->in[0]->rank > out->rank)
+        return fail(c, "broadcast_to: %s does not broadcast to %s", TS(c->in[0], a), TS(out, b));
+    return 0;
+}
+
+static int shape_same2(shape_ctx *c, atl_type *out)
+{
+    char a[96], b[96];
+    if (need_f32(c, 0) || need_f32(c, 1))
+        return -1;
+    if (!atl_type_equal(c->in[0], c->in[1]))
+        return fail(c, "%s: operands %s and %s differ in shape", atl_op_name(c->n->op),
+                    TS(c->in[0], a), TS(c->in[1], b));
+    *out = *c->in[0];
+    return 0;
+}
+
+static int shape_softmax_grad(shape_ctx *c, atl_type *out)
+{
+    if (shape_same2(c, out))
+        return -1;
+    if (norm_axis(atl_node_attr_int(c->n, "axis"), out->rank) < 0)
+        return fail(c, "softmax_grad: axis out of range");
+    return 0;
+}
+
+static int shape_layernorm_grad_x(shape_ctx *c, atl_type *out)
+{
+    char a[96];
+    if (shape_same2(c, out))
+        return -1;
+    if (out->rank < 1)
+        return fail(c, "layernorm_grad_x: rank must be >= 1");
+    if (c->n_in == 3 && (c->in[2]->rank != 1 || c->in[2]->dims[0] != out->dims[out->rank - 1]))
+        return fail(c, "layernorm_grad_x: weight %s does not match", TS(c->in[2], a));
+    return 0;
+}
+
+static int shape_layernorm_grad_w(shape_ctx *c, atl_type *out)
+{
+    if (shape_same2(c, out))
+        return -1;
+    if (out->rank < 1)
+        return fail(c, "layernorm_grad_w: rank must be >= 1");
+    int64_t d[1] = {out->dims[out->rank - 1]};
+    *out = atl_type_make(ATL_F32, 1, d);
+    return 0;
+}
+
+static int shape_slice_grad(shape_ctx *c, atl_type *out)
+{
+    char a[96], b[96];
+    if (declared_valid(c, out))
+        return -1;
+    /* the declared type is the sliced input's; slicing it must give dy's shape */
+    atl_type x = *out, sl;
+    const atl_type *saved = c->in[0];
+    c->in[0] = &x;
+    int r = shape_slice(c, &sl);
+    c->in[0] = saved;
+    if (r)
+        return -1;
+    if (!atl_type_equal(&sl, c->in[0])) {
+        char d[96];
+        return fail(c, "slice_grad: slicing %s gives %s, not the gradient's %s", TS(out, a),
+                    TS(&sl, b), TS(c->in[0], d));
+    }
+    return 0;
+}
+
+static int shape_gather_grad(shape_ctx *c, atl_type *out)
+{
+    char a[96], b[96];
+    if (declared_valid(c, out))
+        return -1;
+    atl_type t = *out, g;
+    const atl_type *saved0 = c->in[0], *idx = c->in[1];
+    const atl_type *dy = c->in[0];
+    c->in[0] = &t;
+    int r = shape_gather(c, &g);
+    c->in[0] = saved0;
+    (void)idx;
+    if (r)
+        return -1;
+    if (!atl_type_equal(&g, dy)) {
+        char d[96];
+        return fail(c, "gather_grad: gathering from %s gives %s, not the gradient's %s",
+                    TS(out, a), TS(&g, b), TS(dy, d));
+    }
+    return 0;
+}
+
+static int shape_loss_grad(shape_ctx *c, atl_type *out)
+{
+    char a[96];
+    const atl_type *dl = c->in[2];
+    if (dl->dtype != ATL_F32 || dl->rank != 0)
+        return fail(c, "%s: the upstream gradient must be a scalar, got %s",
+                    atl_op_name(c->n->op), TS(dl, a));
+    atl_type tmp;
+    int r = c->n->op == ATL_OP_CROSS_ENTROPY_GRAD ? shape_cross_entropy(c, &tmp)
+                                                   : shape_mse(c, &tmp);
+    if (r)
+        return -1;
+    *out = *c->in[0];
+    return 0;
+}
+
+static int shape_sgd_update(shape_ctx *c, atl_type *out)
+{
+    char a[96], b[96];
+    const char *name = atl_node_attr_str(c->n, "param");
+    int32_t k = name ? atl_func_find_param(c->f, name) : -1;
+    if (k < 0)
+        return fail(c, "sgd_update of unknown parameter \"%s\"", name ? name : "?");
+    if (!atl_type_equal(&c->f->params[k].type, c->in[0]))
+        return fail(c, "sgd_update: gradient %s does not match parameter %s", TS(c->in[0], a),
+                    TS(&c->f->params[k].type, b));
+    if (c->in[1]->dtype != ATL_F32 || c->in[1]->rank != 0)
+        return fail(c, "sgd_update: the learning rate must be an f32 scalar");
+    *out = atl_type_make(ATL_F32, 0, NULL);
+    return 0;
+}
+
 static const shape_fn shape_rules[] = {
     [ATL_OP_INPUT] = shape_input,
     [ATL_OP_PARAM] = shape_param,
@@ -483,6 +657,22 @@ static const shape_fn shape_rules[] = {
     [ATL_OP_SUM] = shape_reduce,
     [ATL_OP_CROSS_ENTROPY] = shape_cross_entropy,
     [ATL_OP_MSE] = shape_mse,
+    [ATL_OP_LINEAR_GRAD_X] = shape_linear_grad_x,
+    [ATL_OP_LINEAR_GRAD_W] = shape_linear_grad_w,
+    [ATL_OP_SUM_TO] = shape_sum_to,
+    [ATL_OP_BROADCAST_TO] = shape_broadcast_to,
+    [ATL_OP_GELU_GRAD] = shape_same2,
+    [ATL_OP_RELU_GRAD] = shape_same2,
+    [ATL_OP_TANH_GRAD] = shape_same2,
+    [ATL_OP_SIGMOID_GRAD] = shape_same2,
+    [ATL_OP_SOFTMAX_GRAD] = shape_softmax_grad,
+    [ATL_OP_LAYERNORM_GRAD_X] = shape_layernorm_grad_x,
+    [ATL_OP_LAYERNORM_GRAD_W] = shape_layernorm_grad_w,
+    [ATL_OP_SLICE_GRAD] = shape_slice_grad,
+    [ATL_OP_GATHER_GRAD] = shape_gather_grad,
+    [ATL_OP_CROSS_ENTROPY_GRAD] = shape_loss_grad,
+    [ATL_OP_MSE_GRAD] = shape_loss_grad,
+    [ATL_OP_SGD_UPDATE] = shape_sgd_update,
 };
 static_assert(sizeof shape_rules / sizeof shape_rules[0] == ATL_OP_COUNT,
               "every op needs a shape rule");

@@ -1,5 +1,6 @@
-/* Dead code elimination: keep what the outputs depend on, plus every model input (inputs define
- * the step's interface even when, e.g., labels are unused by an inference graph). Parameters no
+/* Dead code elimination: keep what the outputs and the side-effecting ops (parameter updates)
+ * depend on, plus every model input (inputs define the step's interface even when, e.g., labels
+ * are unused by an inference graph). Parameters no
  * node reads any more are dropped from the function's parameter table. */
 #include "pass.h"
 
@@ -17,7 +18,7 @@ static void dce_func(atl_module *m, atl_func *f)
     for (int i = 0; i < f->n_outputs; i++)
         live[f->outputs[i]] = 1;
     for (int i = f->n_nodes - 1; i >= 0; i--) {
-        if (f->nodes[i].op == ATL_OP_INPUT)
+        if (f->nodes[i].op == ATL_OP_INPUT || (atl_op_get(f->nodes[i].op)->flags & ATL_OPF_EFFECT))
             live[i] = 1;
         if (!live[i])
             continue;

@@ -10,6 +10,11 @@ static const atl_pass_info registry[] = {
     {"verify", "check the IR's structural invariants", atl_pass_verify},
     {"dce", "delete values that no output depends on", atl_pass_dce},
     {"cse", "merge identical pure operations", atl_pass_cse},
+    {"autodiff", "append the backward graph of the \"loss\" output (grad.* outputs)",
+     atl_pass_autodiff},
+    {"optimizer", "turn gradients into parameter update ops (SGD with momentum)",
+     atl_pass_optimizer},
+    {"schedule", "plan the arena: buffer offsets with liveness-based reuse", atl_pass_schedule},
 };
 
 const atl_pass_info *atl_pass_lookup(const char *name)

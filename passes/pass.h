@@ -8,6 +8,9 @@
  *   shapes.c    `shapes`: infer every node's result type; `verify`: the IR verifier
  *   dce.c       `dce`: delete values no output depends on
  *   cse.c       `cse`: merge identical pure nodes
+ *   autodiff.c  `autodiff`: reverse-mode gradients of the "loss" output (one rule per op)
+ *   optimizer.c `optimizer`: gradients -> parameter update ops (SGD, momentum, weight decay)
+ *   schedule.c  `schedule`: arena plan (buffer liveness and reuse) for the executors
  */
 #ifndef ATL_PASS_H
 #define ATL_PASS_H
@@ -72,5 +75,14 @@ int atl_pass_shapes(atl_module *m, atl_pass_ctx *ctx);
 int atl_pass_verify(atl_module *m, atl_pass_ctx *ctx);
 int atl_pass_dce(atl_module *m, atl_pass_ctx *ctx);
 int atl_pass_cse(atl_module *m, atl_pass_ctx *ctx);
+int atl_pass_autodiff(atl_module *m, atl_pass_ctx *ctx);
+int atl_pass_optimizer(atl_module *m, atl_pass_ctx *ctx);
+int atl_pass_schedule(atl_module *m, atl_pass_ctx *ctx);
+
+/* autodiff.c: whether an op has a real gradient rule (for tests) */
+bool atl_op_has_grad_rule(atl_op op);
+/* schedule.c: storage helpers shared with the executors */
+bool atl_node_in_arena(const atl_node *n);
+int32_t atl_node_storage_root(const atl_func *f, int32_t i);
 
 #endif

@@ -1,0 +1,52 @@
+/* Executors of scheduled modules.
+ *
+ *   params.c   parameter store: values, optimiser state, deterministic initialisation,
+ *              safetensors checkpoints
+ *   interp.c   the reference interpreter: runs a scheduled module op by op on one arena (the
+ *              oracle the JIT is checked against)
+ */
+#ifndef ATL_BACKEND_H
+#define ATL_BACKEND_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ir.h"
+
+/* ---- parameters ----------------------------------------------------------------------------- */
+typedef struct atl_params {
+    int n;
+    char **names;
+    atl_type *types;
+    atl_init *inits;
+    bool *frozen;
+    float **data;     /* values */
+    float **momentum; /* SGD momentum buffers, allocated on first use */
+    bool *mom_started;
+} atl_params;
+
+/* A store for the parameters of a module's main function, initialised from (seed, name): the
+ * values of a parameter do not depend on which other parameters exist. */
+atl_params *atl_params_create(const atl_module *m, uint64_t seed);
+void atl_params_free(atl_params *ps);
+int atl_params_find(const atl_params *ps, const char *name);
+void atl_params_init_one(atl_params *ps, int i, uint64_t seed);
+int64_t atl_params_count(const atl_params *ps); /* total values */
+
+/* ---- interpreter ---------------------------------------------------------------------------- */
+typedef struct atl_interp atl_interp;
+
+/* m must be expanded and scheduled (arena_size > 0); ps must hold m's parameters. Returns NULL
+ * with a message in err on a mismatch. The module and the store must outlive the interpreter. */
+atl_interp *atl_interp_create(const atl_module *m, atl_params *ps, char *err, size_t errlen);
+void atl_interp_free(atl_interp *ip);
+/* Bind a model input by name to caller memory (read during run). Returns 0 or -1. */
+int atl_interp_bind(atl_interp *ip, const char *input, const void *data);
+/* Execute the step. Returns 0, or -1 if an input is unbound (message in err). */
+int atl_interp_run(atl_interp *ip, char *err, size_t errlen);
+/* An output by name after a run (points into the arena or parameter store), NULL if absent. */
+const void *atl_interp_output(const atl_interp *ip, const char *name, atl_type *type);
+/* The value of node i after a run (tests). */
+const void *atl_interp_value(const atl_interp *ip, int32_t node);
+
+#endif
