@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "ir.h"
 
@@ -46,6 +47,9 @@ int atl_interp_bind(atl_interp *ip, const char *input, const void *data);
 int atl_interp_run(atl_interp *ip, char *err, size_t errlen);
 /* An output by name after a run (points into the arena or parameter store), NULL if absent. */
 const void *atl_interp_output(const atl_interp *ip, const char *name, atl_type *type);
+/* Time every op (per op kind) and print the table (slowest first). */
+void atl_interp_set_profile(atl_interp *ip, bool on);
+void atl_interp_print_profile(const atl_interp *ip, FILE *out);
 /* The value of node i after a run (tests). */
 const void *atl_interp_value(const atl_interp *ip, int32_t node);
 

@@ -7,6 +7,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "atl/kernels.h"
 #include "backend.h"
@@ -20,7 +21,42 @@ struct atl_interp {
     void **ptr;         /* storage of each node */
     int32_t *param_idx; /* PARAM and SGD_UPDATE nodes: index into the store */
     bool *bound;        /* INPUT nodes */
+    bool profile;
+    double op_time[ATL_OP_COUNT];
+    int64_t op_calls[ATL_OP_COUNT];
+    int64_t runs;
 };
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+void atl_interp_set_profile(atl_interp *ip, bool on) { ip->profile = on; }
+
+void atl_interp_print_profile(const atl_interp *ip, FILE *out)
+{
+    double total = 0;
+    for (int op = 0; op < ATL_OP_COUNT; op++)
+        total += ip->op_time[op];
+    fprintf(out, "interpreter profile: %lld runs, %.3f ms per run\n", (long long)ip->runs,
+            ip->runs ? 1e3 * total / (double)ip->runs : 0.0);
+    for (;;) {
+        int best = -1;
+        for (int op = 0; op < ATL_OP_COUNT; op++)
+            if (ip->op_calls[op] > 0 && (best < 0 || ip->op_time[op] > ip->op_time[best]))
+                best = op;
+        if (best < 0 || ip->op_time[best] < 0)
+            break;
+        fprintf(out, "  %-20s %8.3f ms/run %5.1f%%  %lld calls/run\n", atl_op_name((atl_op)best),
+                1e3 * ip->op_time[best] / (double)(ip->runs ? ip->runs : 1),
+                total > 0 ? 100.0 * ip->op_time[best] / total : 0.0,
+                (long long)(ip->op_calls[best] / (ip->runs ? ip->runs : 1)));
+        ((atl_interp *)ip)->op_time[best] = -1; /* printed */
+    }
+}
 
 atl_interp *atl_interp_create(const atl_module *m, atl_params *ps, char *err, size_t errlen)
 {
@@ -355,8 +391,19 @@ int atl_interp_run(atl_interp *ip, char *err, size_t errlen)
                      atl_node_attr_str(&ip->f->nodes[i], "name"));
             return -1;
         }
-    for (int32_t i = 0; i < ip->f->n_nodes; i++)
+    if (!ip->profile) {
+        for (int32_t i = 0; i < ip->f->n_nodes; i++)
+            exec_node(ip, i);
+        return 0;
+    }
+    for (int32_t i = 0; i < ip->f->n_nodes; i++) {
+        double t0 = now_s();
         exec_node(ip, i);
+        atl_op op = ip->f->nodes[i].op;
+        ip->op_time[op] += now_s() - t0;
+        ip->op_calls[op]++;
+    }
+    ip->runs++;
     return 0;
 }
 

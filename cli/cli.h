@@ -4,6 +4,7 @@
  *   args.c          a small argument scanner (--opt=value, --opt value, -D k=v, -o FILE)
  *   out.c           atomic output files (temp + rename; nothing half-written on failure)
  *   cmd_compile.c   check, compile, opt
+ *   cmd_train.c     train, eval
  */
 #ifndef ATL_CLI_H
 #define ATL_CLI_H
@@ -61,5 +62,7 @@ void cli_out_abort(cli_out *o);
 int cmd_check(int argc, char **argv);
 int cmd_compile(int argc, char **argv);
 int cmd_opt(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
 
 #endif

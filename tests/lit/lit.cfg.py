@@ -15,5 +15,18 @@ config.substitutions.append(("%models", os.path.join(config.atl_source_dir, "mod
 config.substitutions.append(("%examples", os.path.join(config.atl_source_dir, "examples")))
 config.substitutions.append(("%inputs", os.path.join(config.test_source_root, "Inputs")))
 config.environment["OPENBLAS_NUM_THREADS"] = "1"
+# %python: a Python 3 with numpy (Debian's python3-numpy lives in /usr/bin/python3; a python3
+# earlier in PATH, e.g. from pyenv, may lack it).
+import subprocess
+for candidate in ["/usr/bin/python3", "python3"]:
+    try:
+        if subprocess.call([candidate, "-c", "import numpy"], stderr=subprocess.DEVNULL) == 0:
+            config.available_features.add("python-numpy")
+            config.substitutions.append(("%python", candidate))
+            break
+    except OSError:
+        pass
+else:
+    config.substitutions.append(("%python", "python3"))
 # FileCheck, not, count from LLVM 19
 config.environment["PATH"] = os.pathsep.join([config.llvm_tools_dir, config.environment.get("PATH", "")])
