@@ -248,7 +248,7 @@ static void tt_transfer(atl_tile *t, float lr)
                                            an_stream(t->cfg.stream, AN_TAG_RESET, t->tr_counter),
                                            (uint64_t)j, 2, z);
                     float w = t->A.reset_bias[k] + t->A.p.reset_std * z[0];
-                    w = fminf(fmaxf(w, t->A.cell[k].lo), t->A.cell[k].hi);
+                    w = fminf(fmaxf(w, AN_C(&t->A, k, AN_LO)), AN_C(&t->A, k, AN_HI));
                     t->A.w[k] = w;
                     if (t->A.wa != t->A.w)
                         t->A.wa[k] = w + t->A.wn_sigma * z[1];

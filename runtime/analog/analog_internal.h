@@ -88,22 +88,20 @@ enum {
 int an_dev_type_has_write_noise(atl_dev_type t);
 
 /* ----------------------------------------------------------------------------- devarray.c */
-/* Per-element device constants, packed so the pulse kernels load one 32-byte record.
- * Pulses act in conductance space g = w + ref (ref = 0 except SoftBoundsReference):
+/* Per-element device constants, stored in blocks of 8 columns: the block of row i, columns
+ * 8b..8b+7 holds 8 floats of each constant (b_min, b_max, up step, down step, up slope, down
+ * slope, reference), 256 contiguous bytes. The pulse kernels load a constant for 8 consecutive
+ * columns at once, and a sparse update touches 4 adjacent cache lines per 8 columns instead of 7
+ * scattered ones. Pulses act in conductance space g = w + ref (ref = 0 except
+ * SoftBoundsReference):
  *   up:   g += sl_up*g + st_up (+ noise),  down: g += sl_dn*g + st_dn (+ noise), clip [lo, hi]
  * with st_dn = -s_down and sl_* the signed slopes, so both directions share one formula. */
-typedef struct an_cell {
-    float lo, hi;       /* b_min, b_max */
-    float st_up, st_dn; /* s_up, -s_down */
-    float sl_up, sl_dn; /* signed slopes (0 for ConstantStep, ExpStep, PowStep) */
-    float ref;          /* SoftBoundsReference reference, else 0 */
-    float pad;
-} an_cell;
 
 typedef struct an_dev {
     atl_dev_params p;
     int d_size, x_size;
-    an_cell *cell;
+    float *cst; /* constant blocks, see above (fields AN_LO ... AN_REF) */
+    int nchk;   /* blocks per row = ceil(x_size / 8) */
     float *w;  /* persistent weight (the only weight without write noise) */
     float *wa; /* apparent weight; aliases w when there is no write noise */
     float *reset_bias, *decay_scale, *diffusion_rate;
@@ -111,6 +109,30 @@ typedef struct an_dev {
     float granularity;
     float wn_sigma; /* write_noise_std*dw_min; > 0 iff persistent */
 } an_dev;
+
+enum {
+    AN_LO = 0, /* b_min */
+    AN_HI,     /* b_max */
+    AN_STU,    /* s_up */
+    AN_STD,    /* -s_down */
+    AN_SLU,    /* signed up slope (0 for ConstantStep, ExpStep, PowStep) */
+    AN_SLD,    /* signed down slope */
+    AN_REF,    /* SoftBoundsReference reference, else 0 */
+    AN_NCST
+};
+static inline size_t an_cst_index(const an_dev *dv, int i, int j, int f)
+{
+    return (((size_t)i * (size_t)dv->nchk + (size_t)(j >> 3)) << 6) + ((size_t)f << 3) +
+           (size_t)(j & 7);
+}
+/* Constant f of flat element k = i*x_size + j. */
+#define AN_C(dv, k, f)                                                                           \
+    ((dv)->cst[an_cst_index((dv), (int)((k) / (size_t)(dv)->x_size),                               \
+                            (int)((k) % (size_t)(dv)->x_size), (f))])
+static inline size_t an_cst_size(const an_dev *dv)
+{
+    return (size_t)dv->d_size * (size_t)dv->nchk * 64u;
+}
 
 /* Allocates and draws the device-to-device constants (§2.2, §2.4-2.5, §2.7-2.8). Weights 0. */
 int an_dev_init(an_dev *dv, const atl_dev_params *p, int d_size, int x_size, uint64_t seed,
@@ -130,26 +152,31 @@ size_t an_dev_elems(const an_dev *dv);
 
 /* ----------------------------------------------------------------------------- pulse.c */
 typedef struct an_rowbuf {
-    int *ej;         /* element column */
-    uint16_t *en;    /* pulses */
-    uint8_t *edn;    /* 1 = down */
-    int *sidx;       /* sorted order -> column */
-    float *sg, *sst_up, *sst_dn, *ssl_up, *ssl_dn, *slo, *shi, *sref;
-    uint8_t *sdn;
-    int *hist;       /* desired_bl + 2 */
-    float *noise;
-    uint32_t *words;
+    uint16_t *cnt;   /* pulses per column of the current row */
+    uint8_t *dn;     /* 1 = down */
+    float *noise;    /* cycle-to-cycle normals of the row (+ slack for 8-wide loads) */
+    float *wnoise;   /* write-noise normals of the row */
+    uint32_t *words; /* Philox words behind the normals */
+    float *g, *st, *sl; /* per-column state of the row kernel */
+    int *live;          /* live 8-column chunks */
+    int *chunks;        /* touched full 8-column chunks of the row (first column, ascending) */
+    int nch;
+    uint16_t *maxc;     /* max pulses per chunk */
     size_t noise_cap;
     uint64_t up, down; /* pulses applied (this thread, this call) */
 } an_rowbuf;
 
 typedef struct an_work {
     int x_cap, d_cap, bl_cap, nw_cap; /* nw = 64-bit words per mask */
-    uint64_t *mx, *md;
-    int *xa, *da;      /* active indices */
-    uint8_t *xs, *ds;  /* 1 = negative */
-    int nxa, nda;
-    float *cx, *cd;    /* dense pulse types: signed counts / values */
+    uint64_t *mx, *md; /* masks: x per column (zero if inactive), d compacted per active row */
+    uint8_t *xs, *ds;  /* 1 = negative (x per column, d per active row) */
+    int *da;           /* active rows */
+    int *xa;           /* active columns (ascending) and their masks/signs/values, compacted */
+    uint64_t *mxc;
+    uint8_t *xsc;
+    float *cxc;
+    int nxa;
+    float *cx, *cd;    /* dense pulse types: signed counts / values (x per column, d per row) */
     uint32_t *bits;    /* bit-line words */
     float *sto;        /* stochastic-rounding uniforms */
     an_rowbuf *rb;
@@ -175,6 +202,15 @@ int an_update_bl(const atl_update_params *up, float lr, float g, float x_m, floa
 void an_pulsed_update(an_dev *dv, const float *x, const float *d, float lr, float g,
                       const atl_update_params *up, const an_pulse_rng *r, an_work *wk,
                       int nthreads, uint64_t *n_up, uint64_t *n_down);
+/* The linear-family row kernel: applies cnt[j] pulses (direction dn[j]) to every column j of
+ * row i in passes r = 0, 1, ...: pass r gives one pulse to each column with cnt[j] > r, in column
+ * order, consuming noise[] in that order; then the touched columns take wnoise[] in column
+ * order. The portable version is the definition; the AVX2 version must equal it bitwise (the
+ * tests compare them). Exposed for the tests. */
+void an_row_linear_scalar(an_dev *dv, int i, const uint16_t *cnt, const uint8_t *dn,
+                          const float *noise, const float *wnoise, an_rowbuf *rb);
+void an_row_linear_simd(an_dev *dv, int i, const uint16_t *cnt, const uint8_t *dn,
+                        const float *noise, const float *wnoise, an_rowbuf *rb);
 
 /* ----------------------------------------------------------------------------- tile.c */
 struct atl_tile {

@@ -25,7 +25,7 @@ void an_dev_free(an_dev *dv)
     if (dv->wa != dv->w)
         an_free(dv->wa);
     an_free(dv->w);
-    an_free(dv->cell);
+    an_free(dv->cst);
     an_free(dv->reset_bias);
     an_free(dv->decay_scale);
     an_free(dv->diffusion_rate);
@@ -78,7 +78,9 @@ int an_dev_init(an_dev *dv, const atl_dev_params *pin, int d_size, int x_size, u
     dv->wn_sigma = (an_dev_type_has_write_noise(p->type) && p->write_noise_std > 0)
                        ? p->write_noise_std * p->dw_min
                        : 0.0f;
-    dv->cell = an_alloc(n * sizeof(an_cell));
+    dv->nchk = (x_size + 7) / 8;
+    dv->cst = an_alloc(an_cst_size(dv) * sizeof(float));
+    int cfail = !dv->cst;
     dv->w = an_alloc(n * sizeof(float));
     dv->wa = dv->wn_sigma > 0 ? an_alloc(n * sizeof(float)) : dv->w;
     dv->reset_bias = an_alloc(n * sizeof(float));
@@ -88,7 +90,7 @@ int an_dev_init(an_dev *dv, const atl_dev_params *pin, int d_size, int x_size, u
         dv->pg_up = an_alloc(n * sizeof(float));
         dv->pg_dn = an_alloc(n * sizeof(float));
     }
-    if (!dv->cell || !dv->w || !dv->wa || !dv->reset_bias || !dv->decay_scale ||
+    if (cfail || !dv->w || !dv->wa || !dv->reset_bias || !dv->decay_scale ||
         !dv->diffusion_rate || (p->type == ATL_DEV_POW_STEP && (!dv->pg_up || !dv->pg_dn))) {
         an_dev_free(dv);
         return an_fail(err, err_len, "out of memory for a %d x %d device array", d_size, x_size);
@@ -167,7 +169,9 @@ int an_dev_init(an_dev *dv, const atl_dev_params *pin, int d_size, int x_size, u
             }
             dv->decay_scale[k] = decay;
 
-            an_cell c;
+            struct {
+                float lo, hi, st_up, st_dn, sl_up, sl_dn, ref;
+            } c;
             memset(&c, 0, sizeof c);
             c.st_up = s_up;
             c.st_dn = -s_down;
@@ -220,7 +224,14 @@ int an_dev_init(an_dev *dv, const atl_dev_params *pin, int d_size, int x_size, u
             }
             c.lo = b_min;
             c.hi = b_max;
-            dv->cell[k] = c;
+            float *cb = dv->cst + an_cst_index(dv, i, j, 0);
+            cb[AN_LO * 8] = c.lo;
+            cb[AN_HI * 8] = c.hi;
+            cb[AN_STU * 8] = c.st_up;
+            cb[AN_STD * 8] = c.st_dn;
+            cb[AN_SLU * 8] = c.sl_up;
+            cb[AN_SLD * 8] = c.sl_dn;
+            cb[AN_REF * 8] = c.ref;
             dv->reset_bias[k] = reset_bias;
         }
     }
@@ -235,7 +246,7 @@ void an_dev_sync_apparent(an_dev *dv, int clip)
     size_t n = an_dev_elems(dv);
     if (clip)
         for (size_t k = 0; k < n; k++)
-            dv->w[k] = fminf(fmaxf(dv->w[k], dv->cell[k].lo), dv->cell[k].hi);
+            dv->w[k] = fminf(fmaxf(dv->w[k], AN_C(dv, k, AN_LO)), AN_C(dv, k, AN_HI));
     if (dv->wa != dv->w)
         memcpy(dv->wa, dv->w, n * sizeof(float));
 }
@@ -259,7 +270,7 @@ void an_dev_set_weights(an_dev *dv, const float *W, uint64_t seed, uint64_t stre
      * SoftBoundsReference, §2.5 quirk), then the write noise on the apparent weight. */
     for (size_t k = 0; k < n; k++) {
         float v = W ? W[k] : 0.0f;
-        dv->w[k] = fminf(fmaxf(v, dv->cell[k].lo), dv->cell[k].hi);
+        dv->w[k] = fminf(fmaxf(v, AN_C(dv, k, AN_LO)), AN_C(dv, k, AN_HI));
     }
     if (dv->wa != dv->w) {
         if (dv->p.apply_write_noise_on_set)
@@ -279,7 +290,7 @@ void an_dev_reset_col(an_dev *dv, int col, uint64_t seed, uint64_t stream)
         size_t k = (size_t)i * (size_t)x + (size_t)col;
         atl_rng_normal_fill_at(seed, stream, (uint64_t)i, 2, z);
         float v = dv->reset_bias[k] + dv->p.reset_std * z[0];
-        v = fminf(fmaxf(v, dv->cell[k].lo), dv->cell[k].hi);
+        v = fminf(fmaxf(v, AN_C(dv, k, AN_LO)), AN_C(dv, k, AN_HI));
         dv->w[k] = v;
         if (dv->wa != dv->w)
             dv->wa[k] = v + dv->wn_sigma * z[1];
@@ -294,7 +305,7 @@ void an_dev_post_batch(an_dev *dv, uint64_t seed, uint64_t stream)
     if (dv->p.lifetime > 0) {
         for (size_t k = 0; k < n; k++) {
             float v = (dv->w[k] - dv->reset_bias[k]) * dv->decay_scale[k] + dv->reset_bias[k];
-            dv->w[k] = fminf(fmaxf(v, dv->cell[k].lo), dv->cell[k].hi);
+            dv->w[k] = fminf(fmaxf(v, AN_C(dv, k, AN_LO)), AN_C(dv, k, AN_HI));
         }
         changed = 1;
     }
@@ -306,7 +317,7 @@ void an_dev_post_batch(an_dev *dv, uint64_t seed, uint64_t stream)
             for (size_t q = 0; q < m; q++) {
                 size_t k = k0 + q;
                 float v = dv->w[k] + dv->diffusion_rate[k] * z[q];
-                dv->w[k] = fminf(fmaxf(v, dv->cell[k].lo), dv->cell[k].hi);
+                dv->w[k] = fminf(fmaxf(v, AN_C(dv, k, AN_LO)), AN_C(dv, k, AN_HI));
             }
         }
         changed = 1;

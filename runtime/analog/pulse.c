@@ -9,9 +9,11 @@
  *    reference's result;
  *  - rows are independent and run in parallel; every draw of row i is keyed by (update stream,
  *    row i), so the result does not depend on the number of threads;
- *  - within a row the touched elements are sorted by n (descending), and the pulses are applied
- *    in rounds r = 0..max n - 1 over the contiguous prefix of elements with n > r: the kernels are
- *    branch-free loops over packed arrays (auto-vectorised);
+ *  - within a row the pulses are applied in passes r = 0..max n - 1: in pass r every column with
+ *    n_j > r takes one pulse. The linear-family kernel does this with AVX2 over the live 8-column
+ *    chunks (the normals of a pass "expanded" into the active lanes) and has a portable twin that
+ *    is bit-identical (same operations, same order, no FMA contraction); ExpStep/PowStep use a
+ *    scalar per-pulse loop;
  *  - the write noise of the apparent weight (§2.3) is drawn once per touched element after its
  *    last pulse. The reference redraws it after every pulse, but only the last draw is ever
  *    visible (nothing reads the apparent weight between pulses of one vector update), so the
@@ -19,9 +21,10 @@
  *
  * RNG layout of one vector update (streams from an_pulse_rng):
  *   s_bx: word j*BL + k is the uniform of bit k of x_j;  s_bd: likewise for d_i;
- *   s_noise: row i, block (i << 32): the cycle-to-cycle normals of the row in round-major order
- *            (fast kernels) or element-major order (ExpStep/PowStep); block (i << 32) | 2^31: the
- *            write-noise normals of the row's touched elements in sorted order;
+ *   s_noise: row i, block (i << 32): the cycle-to-cycle normals of the row, one per pulse, in
+ *            the order (pass, column) for the linear family and (column, pulse) for
+ *            ExpStep/PowStep; block (i << 32) | 2^31: the write-noise normals of the touched
+ *            elements of the row in column order;
  *   s_sto: stochastic rounding uniforms (x: derive(s_sto, 0), d: derive(s_sto, 1)). */
 #include "analog_internal.h"
 
@@ -34,22 +37,17 @@
 /* ------------------------------------------------------------------------------- work buffers */
 static void rowbuf_free(an_rowbuf *rb)
 {
-    an_free(rb->ej);
-    an_free(rb->en);
-    an_free(rb->edn);
-    an_free(rb->sidx);
-    an_free(rb->sg);
-    an_free(rb->sst_up);
-    an_free(rb->sst_dn);
-    an_free(rb->ssl_up);
-    an_free(rb->ssl_dn);
-    an_free(rb->slo);
-    an_free(rb->shi);
-    an_free(rb->sref);
-    an_free(rb->sdn);
-    an_free(rb->hist);
+    an_free(rb->cnt);
+    an_free(rb->dn);
     an_free(rb->noise);
+    an_free(rb->wnoise);
     an_free(rb->words);
+    an_free(rb->g);
+    an_free(rb->st);
+    an_free(rb->sl);
+    an_free(rb->live);
+    an_free(rb->chunks);
+    an_free(rb->maxc);
     memset(rb, 0, sizeof *rb);
 }
 
@@ -57,26 +55,20 @@ static int rowbuf_init(an_rowbuf *rb, int x_cap, int bl_cap)
 {
     memset(rb, 0, sizeof *rb);
     size_t X = (size_t)x_cap;
-    rb->ej = an_alloc(X * sizeof(int));
-    rb->en = an_alloc(X * sizeof(uint16_t));
-    rb->edn = an_alloc(X);
-    rb->sidx = an_alloc(X * sizeof(int));
-    rb->sg = an_alloc(X * sizeof(float));
-    rb->sst_up = an_alloc(X * sizeof(float));
-    rb->sst_dn = an_alloc(X * sizeof(float));
-    rb->ssl_up = an_alloc(X * sizeof(float));
-    rb->ssl_dn = an_alloc(X * sizeof(float));
-    rb->slo = an_alloc(X * sizeof(float));
-    rb->shi = an_alloc(X * sizeof(float));
-    rb->sref = an_alloc(X * sizeof(float));
-    rb->sdn = an_alloc(X);
-    rb->hist = an_alloc(2 * ((size_t)bl_cap + 2) * sizeof(int));
-    rb->noise_cap = X * (size_t)bl_cap + X + 4;
+    rb->cnt = an_alloc((X + 16) * sizeof(uint16_t));
+    rb->dn = an_alloc(X + 16);
+    rb->noise_cap = X * (size_t)bl_cap + 16;
     rb->noise = an_alloc(rb->noise_cap * sizeof(float));
-    rb->words = an_alloc((rb->noise_cap / 2 + 4) * sizeof(uint32_t));
-    if (!rb->ej || !rb->en || !rb->edn || !rb->sidx || !rb->sg || !rb->sst_up || !rb->sst_dn ||
-        !rb->ssl_up || !rb->ssl_dn || !rb->slo || !rb->shi || !rb->sref || !rb->sdn ||
-        !rb->hist || !rb->noise || !rb->words) {
+    rb->wnoise = an_alloc((X + 16) * sizeof(float));
+    rb->words = an_alloc((rb->noise_cap / 2 + 16) * sizeof(uint32_t));
+    rb->g = an_alloc((X + 16) * sizeof(float));
+    rb->st = an_alloc((X + 16) * sizeof(float));
+    rb->sl = an_alloc((X + 16) * sizeof(float));
+    rb->live = an_alloc((X / 8 + 2) * sizeof(int));
+    rb->chunks = an_alloc((X / 8 + 2) * sizeof(int));
+    rb->maxc = an_alloc((X / 8 + 2) * sizeof(uint16_t));
+    if (!rb->cnt || !rb->dn || !rb->noise || !rb->wnoise || !rb->words || !rb->g || !rb->st ||
+        !rb->sl || !rb->live || !rb->maxc || !rb->chunks) {
         rowbuf_free(rb);
         return -1;
     }
@@ -89,8 +81,11 @@ void an_work_free(an_work *w)
         return;
     an_free(w->mx);
     an_free(w->md);
-    an_free(w->xa);
     an_free(w->da);
+    an_free(w->xa);
+    an_free(w->mxc);
+    an_free(w->xsc);
+    an_free(w->cxc);
     an_free(w->xs);
     an_free(w->ds);
     an_free(w->cx);
@@ -107,34 +102,33 @@ void an_work_free(an_work *w)
  * outside parallel regions only. */
 static int work_ensure(an_work *w, int x_cap, int d_cap, int bl_cap, int nthreads)
 {
-    int nw = (bl_cap + 63) / 64;
     if (x_cap > w->x_cap || d_cap > w->d_cap || bl_cap > w->bl_cap) {
         int X = x_cap > w->x_cap ? x_cap : w->x_cap;
         int D = d_cap > w->d_cap ? d_cap : w->d_cap;
         int BL = bl_cap > w->bl_cap ? bl_cap : w->bl_cap;
-        int n_rb = w->n_rb;
         an_work_free(w);
         w->x_cap = X;
         w->d_cap = D;
         w->bl_cap = BL;
         w->nw_cap = (BL + 63) / 64;
-        nw = w->nw_cap;
+        size_t nw = (size_t)w->nw_cap;
         size_t mx = (size_t)X > (size_t)D ? (size_t)X : (size_t)D;
-        w->mx = an_alloc((size_t)X * (size_t)nw * sizeof(uint64_t));
-        w->md = an_alloc((size_t)D * (size_t)nw * sizeof(uint64_t));
-        w->xa = an_alloc((size_t)X * sizeof(int));
+        w->mx = an_alloc((size_t)X * nw * sizeof(uint64_t));
+        w->md = an_alloc((size_t)D * nw * sizeof(uint64_t));
         w->da = an_alloc((size_t)D * sizeof(int));
-        w->xs = an_alloc((size_t)X);
-        w->ds = an_alloc((size_t)D);
+        w->xa = an_alloc((size_t)X * sizeof(int));
+        w->mxc = an_alloc((size_t)X * nw * sizeof(uint64_t));
+        w->xsc = an_alloc((size_t)X + 16);
+        w->cxc = an_alloc((size_t)X * sizeof(float));
+        w->xs = an_alloc((size_t)X + 16);
+        w->ds = an_alloc((size_t)D + 16);
         w->cx = an_alloc((size_t)X * sizeof(float));
         w->cd = an_alloc((size_t)D * sizeof(float));
         w->bits = an_alloc((mx * (size_t)BL + 8) * sizeof(uint32_t));
         w->sto = an_alloc((mx + 8) * sizeof(float));
-        if (!w->mx || !w->md || !w->xa || !w->da || !w->xs || !w->ds || !w->cx || !w->cd ||
-            !w->bits || !w->sto)
+        if (!w->mx || !w->md || !w->da || !w->xa || !w->mxc || !w->xsc || !w->cxc || !w->xs || !w->ds || !w->cx || !w->cd || !w->bits ||
+            !w->sto)
             return -1;
-        w->n_rb = 0;
-        (void)n_rb;
     }
     if (nthreads > w->n_rb) {
         an_rowbuf *rb = an_alloc((size_t)nthreads * sizeof(an_rowbuf));
@@ -220,38 +214,37 @@ static inline float absmax(const float *v, int n)
     return m;
 }
 
-/* Builds the masks of one side. v: values (size n), scale: A or B. Writes the active indices,
- * their sign flags (1 = negative) and masks (nw words each, compacted). Returns the count. */
-static int make_bits(const float *v, int n, float scale, int BL, int nw, const atl_update_params *up,
-                     uint64_t seed, uint64_t s_bits, uint64_t s_sto, float *sto, uint32_t *bits,
-                     int *act, uint8_t *sgn, uint64_t *masks)
+
+/* Builds the masks of one side for all n indices (zero masks for inactive ones): bit k of index
+ * j is set iff p_j > u_jk, p_j = quant(|v_j| * scale) (§1.4), with p_j >= 1 setting all bits
+ * without a draw. neg[j] = 1 for negative values. Returns the number of active indices. */
+static int make_bits(const float *v, int n, float scale, int BL, int nw,
+                     const atl_update_params *up, uint64_t seed, uint64_t s_bits, uint64_t s_sto,
+                     float *sto, uint32_t *bits, uint8_t *neg, uint64_t *masks)
 {
     const float res = up->res;
     const int sto_round = up->sto_round && res > 0.0f;
     if (sto_round)
         atl_rng_uniform_fill_at(seed, s_sto, 0, (size_t)n, sto);
-    int na = 0, nrand = 0;
-    /* first pass: probabilities (kept in sto[] reuse is not possible: use act as scratch) */
+    int nrand = 0;
     for (int j = 0; j < n; j++) {
         float p = quant_p(fabsf(v[j]) * scale, res, sto_round, sto_round ? sto[j] : 0.0f);
-        if (p > 0.0f) {
-            act[na++] = j;
-            if (p < 1.0f)
-                nrand++;
-        }
+        nrand += p > 0.0f && p < 1.0f;
     }
     /* dense fill when many indices need random bits (identical values either way) */
-    int dense = (size_t)nrand * 4 > (size_t)n;
-    if (dense && nrand)
+    const int dense = (size_t)nrand * 4 > (size_t)n;
+    if (dense)
         atl_rng_u32_fill_at(seed, s_bits, 0, (size_t)n * (size_t)BL, bits);
     uint32_t tmp[ATL_MAX_BL + 8];
-    int out = 0;
-    for (int q = 0; q < na; q++) {
-        int j = act[q];
+    int na = 0;
+    for (int j = 0; j < n; j++) {
         float p = quant_p(fabsf(v[j]) * scale, res, sto_round, sto_round ? sto[j] : 0.0f);
-        uint64_t *m = masks + (size_t)out * (size_t)nw;
+        uint64_t *m = masks + (size_t)j * (size_t)nw;
         for (int w = 0; w < nw; w++)
             m[w] = 0;
+        neg[j] = v[j] < 0.0f;
+        if (!(p > 0.0f))
+            continue;
         if (p >= 1.0f) {
             for (int k = 0; k < BL; k++)
                 m[k >> 6] |= 1ull << (k & 63);
@@ -265,209 +258,305 @@ static int make_bits(const float *v, int n, float scale, int BL, int nw, const a
                 atl_rng_u32_fill_at(seed, s_bits, s >> 2, (size_t)off + (size_t)BL, tmp);
                 u = tmp + off;
             }
-            /* bit k iff p > uniform_k with uniform = (u >> 8) * 2^-24 (atl_u32_to_unit) */
+            /* bit k iff p > uniform_k, uniform = (u >> 8) * 2^-24 (atl_u32_to_unit) */
             const float thr = p * 16777216.0f;
-            for (int k = 0; k < BL; k++)
-                if ((float)(u[k] >> 8) < thr)
-                    m[k >> 6] |= 1ull << (k & 63);
+            if (nw == 1) {
+                uint64_t mm = 0;
+                for (int k = 0; k < BL; k++)
+                    mm |= (uint64_t)((float)(u[k] >> 8) < thr) << k;
+                m[0] = mm;
+            } else {
+                for (int k = 0; k < BL; k++)
+                    if ((float)(u[k] >> 8) < thr)
+                        m[k >> 6] |= 1ull << (k & 63);
+            }
         }
         int nz = 0;
         for (int w = 0; w < nw; w++)
             nz |= m[w] != 0;
-        if (!nz)
-            continue;
-        act[out] = j;
-        sgn[out] = v[j] < 0.0f;
-        out++;
+        na += nz;
     }
-    return out;
+    return na;
 }
 
 /* ------------------------------------------------------------------------------- row kernels */
-/* Linear family (ConstantStep, LinearStep, SoftBounds, SoftBoundsReference). */
-static void row_linear(an_dev *dv, int i, an_rowbuf *rb, int ne, size_t ptot, int maxn,
-                       const an_pulse_rng *r)
+/* Clip in the form max(v, lo) then min(v, hi) with the operand order of the AVX2 max/min
+ * instructions, so the portable and the vector kernels agree bit for bit (signed zeros too). */
+static inline float clampf(float v, float lo, float hi)
 {
-    const int X = dv->x_size;
-    const an_cell *cells = dv->cell + (size_t)i * (size_t)X;
-    float *w = dv->w + (size_t)i * (size_t)X;
-    float *wa = dv->wa + (size_t)i * (size_t)X;
-    int *cnt_gt = rb->hist;          /* cnt_gt[r] = #elements with n > r */
-    int *next = rb->hist + maxn + 2; /* placement cursor per n */
-    for (int k = 0; k <= maxn + 1; k++)
-        next[k] = 0;
-    for (int e = 0; e < ne; e++)
-        next[rb->en[e]]++;
-    cnt_gt[maxn] = 0;
-    for (int k = maxn - 1; k >= 0; k--)
-        cnt_gt[k] = cnt_gt[k + 1] + next[k + 1];
-    for (int k = 1; k <= maxn; k++)
-        next[k] = cnt_gt[k]; /* elements with count k start after all with count > k */
-    uint64_t up = 0, down = 0;
-    float *sg = rb->sg, *sst = rb->sst_up, *ssl = rb->ssl_up, *slo = rb->slo, *shi = rb->shi,
-          *sref = rb->sref;
-    int *sidx = rb->sidx;
-    for (int e = 0; e < ne; e++) {
-        int j = rb->ej[e];
-        int n = rb->en[e];
-        int pos = next[n]++;
-        const an_cell c = cells[j];
-        int dn = rb->edn[e];
-        sidx[pos] = j;
-        sref[pos] = c.ref;
-        sg[pos] = w[j] + c.ref;
-        sst[pos] = dn ? c.st_dn : c.st_up;
-        ssl[pos] = dn ? c.sl_dn : c.sl_up;
-        slo[pos] = c.lo;
-        shi[pos] = c.hi;
-        if (dn)
-            down += (uint64_t)n;
-        else
-            up += (uint64_t)n;
-    }
-    const float sig = dv->p.dw_min_std;
-    const int mult = dv->p.mult_noise || dv->p.type == ATL_DEV_CONSTANT_STEP;
-    if (sig > 0.0f) {
-        an_gauss_fill(r->seed, r->s_noise, (uint64_t)i << 32, ptot, rb->noise, rb->words);
-        const float *z = rb->noise;
-        for (int rr = 0; rr < maxn; rr++) {
-            const int A = cnt_gt[rr];
-            if (mult) {
-                for (int e = 0; e < A; e++) {
-                    float g = sg[e];
-                    float dg = ssl[e] * g + sst[e];
-                    g = g + dg * (1.0f + sig * z[e]);
-                    g = fminf(fmaxf(g, slo[e]), shi[e]);
-                    sg[e] = g;
-                }
-            } else {
-                for (int e = 0; e < A; e++) {
-                    float g = sg[e];
-                    g = g + ssl[e] * g + sst[e] * (1.0f + sig * z[e]);
-                    g = fminf(fmaxf(g, slo[e]), shi[e]);
-                    sg[e] = g;
-                }
-            }
-            z += A;
-        }
-    } else {
-        for (int rr = 0; rr < maxn; rr++) {
-            const int A = cnt_gt[rr];
-            for (int e = 0; e < A; e++) {
-                float g = sg[e];
-                g = g + (ssl[e] * g + sst[e]);
-                g = fminf(fmaxf(g, slo[e]), shi[e]);
-                sg[e] = g;
-            }
-        }
-    }
-    if (wa != w) {
-        float *zw = rb->noise;
-        an_gauss_fill(r->seed, r->s_noise, ((uint64_t)i << 32) | (1ull << 31), (size_t)ne, zw,
-                      rb->words);
-        const float sw = dv->wn_sigma;
-        for (int e = 0; e < ne; e++) {
-            float v = sg[e] - sref[e];
-            w[sidx[e]] = v;
-            wa[sidx[e]] = v + sw * zw[e];
-        }
-    } else {
-        for (int e = 0; e < ne; e++)
-            w[sidx[e]] = sg[e] - sref[e];
-    }
-    rb->up += up;
-    rb->down += down;
+    v = v > lo ? v : lo;
+    return v < hi ? v : hi;
 }
 
-/* ExpStep / PowStep: scalar per pulse (§2.8); noise in element-major order. */
-static void row_nonlinear(an_dev *dv, int i, an_rowbuf *rb, int ne, size_t ptot,
-                          const an_pulse_rng *r)
+/* Constant f of column j in the row's constant blocks cb (analog_internal.h). */
+#define CST(cb, j, f) ((cb)[(((size_t)(j) >> 3) << 6) + ((size_t)(f) << 3) + ((size_t)(j) & 7)])
+
+/* One pulse on g (§2.4-2.7 in conductance space), portable form of the vector code. */
+static inline float pulse1(float g, float st, float sl, float sig, int mult, float z)
+{
+    if (sig > 0.0f) {
+        if (mult)
+            return g + (sl * g + st) * (1.0f + sig * z);
+        return g + sl * g + st * (1.0f + sig * z);
+    }
+    return g + (sl * g + st);
+}
+
+void an_row_linear_scalar(an_dev *dv, int i, const uint16_t *cnt, const uint8_t *dn,
+                          const float *noise, const float *wnoise, an_rowbuf *rb)
+{
+    const int X = dv->x_size;
+    const size_t base = (size_t)i * (size_t)X;
+    float *w = dv->w + base, *wa = dv->wa + base;
+    const float *cb = dv->cst + (((size_t)i * (size_t)dv->nchk) << 6);
+    const float sig = dv->p.dw_min_std;
+    const int mult = dv->p.mult_noise || dv->p.type == ATL_DEV_CONSTANT_STEP;
+    float *g = rb->g, *st = rb->st, *sl = rb->sl;
+    int maxn = 0;
+    for (int j = 0; j < X; j++) {
+        if (!cnt[j])
+            continue;
+        maxn = cnt[j] > maxn ? cnt[j] : maxn;
+        g[j] = w[j] + CST(cb, j, AN_REF);
+        st[j] = dn[j] ? CST(cb, j, AN_STD) : CST(cb, j, AN_STU);
+        sl[j] = dn[j] ? CST(cb, j, AN_SLD) : CST(cb, j, AN_SLU);
+    }
+    size_t pos = 0;
+    for (int r = 0; r < maxn; r++)
+        for (int j = 0; j < X; j++)
+            if (cnt[j] > r) {
+                const float z = sig > 0.0f ? noise[pos++] : 0.0f;
+                g[j] = clampf(pulse1(g[j], st[j], sl[j], sig, mult, z), CST(cb, j, AN_LO),
+                              CST(cb, j, AN_HI));
+            }
+    size_t wpos = 0;
+    for (int j = 0; j < X; j++)
+        if (cnt[j]) {
+            const float v = g[j] - CST(cb, j, AN_REF);
+            w[j] = v;
+            if (wa != w)
+                wa[j] = v + dv->wn_sigma * wnoise[wpos++];
+        }
+}
+
+#if defined(__AVX2__)
+#include <immintrin.h>
+#include <pthread.h>
+
+/* expand_tab[m]: lane l of the result takes element (number of set bits of m below l) */
+static int32_t expand_tab[256][8];
+static pthread_once_t expand_once = PTHREAD_ONCE_INIT;
+static void expand_init(void)
+{
+    for (int m = 0; m < 256; m++) {
+        int k = 0;
+        for (int l = 0; l < 8; l++)
+            expand_tab[m][l] = (m >> l) & 1 ? k++ : 0;
+    }
+}
+
+static inline __m256 expand_load(const float *p, int m)
+{
+    __m256i idx = _mm256_loadu_si256((const __m256i *)(const void *)expand_tab[m]);
+    return _mm256_permutevar8x32_ps(_mm256_loadu_ps(p), idx);
+}
+
+/* The passes of the linear kernel; `noisy` and `mult` are compile-time constants at each call. */
+static inline __attribute__((always_inline)) size_t
+simd_passes(const int noisy, const int mult, int maxn, int nlive, int *live, const uint16_t *maxc,
+            const uint16_t *cnt, float *g, const float *st, const float *sl, const float *cb,
+            const float *noise, __m256 vsig, __m256 one, int X8, int X)
+{
+    size_t pos = 0;
+    const float sig = _mm256_cvtss_f32(vsig);
+    for (int r = 0; r < maxn; r++) {
+        const __m256i vr = _mm256_set1_epi32(r);
+        int nl = 0;
+        for (int q = 0; q < nlive; q++) {
+            const int c0 = live[q];
+            const __m256i cv = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)(cnt + c0)));
+            const __m256 act = _mm256_castsi256_ps(_mm256_cmpgt_epi32(cv, vr));
+            const __m256 gv = _mm256_loadu_ps(g + c0), stv = _mm256_loadu_ps(st + c0),
+                         slv = _mm256_loadu_ps(sl + c0);
+            __m256 v;
+            if (noisy) {
+                const int m = _mm256_movemask_ps(act);
+                const __m256 z = expand_load(noise + pos, m);
+                pos += (size_t)__builtin_popcount((unsigned)m);
+                const __m256 f = _mm256_add_ps(one, _mm256_mul_ps(vsig, z));
+                if (mult)
+                    v = _mm256_add_ps(gv, _mm256_mul_ps(_mm256_add_ps(_mm256_mul_ps(slv, gv), stv), f));
+                else
+                    v = _mm256_add_ps(_mm256_add_ps(gv, _mm256_mul_ps(slv, gv)), _mm256_mul_ps(stv, f));
+            } else {
+                v = _mm256_add_ps(gv, _mm256_add_ps(_mm256_mul_ps(slv, gv), stv));
+            }
+            const float *bp = cb + ((size_t)c0 << 3);
+            v = _mm256_min_ps(_mm256_max_ps(v, _mm256_load_ps(bp + AN_LO * 8)),
+                              _mm256_load_ps(bp + AN_HI * 8));
+            _mm256_storeu_ps(g + c0, _mm256_blendv_ps(gv, v, act));
+            live[nl] = c0; /* branch-free compaction of the chunks still live in pass r + 1 */
+            nl += maxc[c0 >> 3] > r + 1;
+        }
+        nlive = nl;
+        for (int j = X8; j < X; j++)
+            if (cnt[j] > r) {
+                const float z = noisy ? noise[pos++] : 0.0f;
+                g[j] = clampf(pulse1(g[j], st[j], sl[j], noisy ? sig : 0.0f, mult, z),
+                              CST(cb, j, AN_LO), CST(cb, j, AN_HI));
+            }
+    }
+    return pos;
+}
+
+/* The passes run over all live chunks of the row (not chunk by chunk), so the dependency chains
+ * of different chunks overlap; columns beyond the last full chunk are done in the same order by
+ * scalar code. Only the touched chunks listed in rb->chunks are visited (cnt is zero elsewhere). */
+void an_row_linear_simd(an_dev *dv, int i, const uint16_t *cnt, const uint8_t *dn,
+                        const float *noise, const float *wnoise, an_rowbuf *rb)
+{
+    pthread_once(&expand_once, expand_init);
+    const int X = dv->x_size, X8 = X & ~7;
+    const size_t base = (size_t)i * (size_t)X;
+    float *w = dv->w + base, *wa = dv->wa + base;
+    const float *cb = dv->cst + (((size_t)i * (size_t)dv->nchk) << 6);
+    const float sig = dv->p.dw_min_std;
+    const int mult = dv->p.mult_noise || dv->p.type == ATL_DEV_CONSTANT_STEP;
+    const int pers = wa != w;
+    float *g = rb->g, *st = rb->st, *sl = rb->sl;
+    int *live = rb->live;
+    uint16_t *maxc = rb->maxc;
+    const __m256 vsig = _mm256_set1_ps(sig), one = _mm256_set1_ps(1.0f);
+    const __m256i zero = _mm256_setzero_si256();
+    int nlive = 0, maxn = 0;
+    for (int q = 0; q < rb->nch; q++) {
+        const int c0 = rb->chunks[q];
+        const __m128i c16 = _mm_loadu_si128((const __m128i *)(const void *)(cnt + c0));
+        const __m128i inv = _mm_sub_epi16(_mm_set1_epi16(-1), c16);
+        const int mc = 0xFFFF - (_mm_cvtsi128_si32(_mm_minpos_epu16(inv)) & 0xFFFF);
+        maxc[c0 >> 3] = (uint16_t)mc;
+        maxn = mc > maxn ? mc : maxn;
+        live[nlive++] = c0;
+        const __m256i d8 = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(dn + c0)));
+        const __m256 dm = _mm256_castsi256_ps(_mm256_cmpgt_epi32(d8, zero));
+        const float *bp = cb + ((size_t)c0 << 3);
+        _mm256_storeu_ps(g + c0, _mm256_add_ps(_mm256_loadu_ps(w + c0), _mm256_load_ps(bp + AN_REF * 8)));
+        _mm256_storeu_ps(st + c0, _mm256_blendv_ps(_mm256_load_ps(bp + AN_STU * 8),
+                                                   _mm256_load_ps(bp + AN_STD * 8), dm));
+        _mm256_storeu_ps(sl + c0, _mm256_blendv_ps(_mm256_load_ps(bp + AN_SLU * 8),
+                                                   _mm256_load_ps(bp + AN_SLD * 8), dm));
+    }
+    for (int j = X8; j < X; j++) {
+        if (!cnt[j])
+            continue;
+        maxn = cnt[j] > maxn ? cnt[j] : maxn;
+        g[j] = w[j] + CST(cb, j, AN_REF);
+        st[j] = dn[j] ? CST(cb, j, AN_STD) : CST(cb, j, AN_STU);
+        sl[j] = dn[j] ? CST(cb, j, AN_SLD) : CST(cb, j, AN_SLU);
+    }
+    size_t pos;
+    if (sig > 0.0f && mult)
+        pos = simd_passes(1, 1, maxn, nlive, live, maxc, cnt, g, st, sl, cb, noise, vsig, one, X8, X);
+    else if (sig > 0.0f)
+        pos = simd_passes(1, 0, maxn, nlive, live, maxc, cnt, g, st, sl, cb, noise, vsig, one, X8, X);
+    else
+        pos = simd_passes(0, 0, maxn, nlive, live, maxc, cnt, g, st, sl, cb, noise, vsig, one, X8, X);
+    (void)pos;
+    const __m256 vsw = _mm256_set1_ps(dv->wn_sigma);
+    size_t wpos = 0;
+    for (int q = 0; q < rb->nch; q++) {
+        const int c0 = rb->chunks[q];
+        const __m128i c16 = _mm_loadu_si128((const __m128i *)(const void *)(cnt + c0));
+        const __m256 touched = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_cvtepu16_epi32(c16), zero));
+        const __m256 wn = _mm256_sub_ps(_mm256_loadu_ps(g + c0),
+                                        _mm256_load_ps(cb + ((size_t)c0 << 3) + AN_REF * 8));
+        _mm256_storeu_ps(w + c0, _mm256_blendv_ps(_mm256_loadu_ps(w + c0), wn, touched));
+        if (pers) {
+            const int m = _mm256_movemask_ps(touched);
+            const __m256 z = expand_load(wnoise + wpos, m);
+            wpos += (size_t)__builtin_popcount((unsigned)m);
+            const __m256 nv = _mm256_add_ps(wn, _mm256_mul_ps(vsw, z));
+            _mm256_storeu_ps(wa + c0, _mm256_blendv_ps(_mm256_loadu_ps(wa + c0), nv, touched));
+        }
+    }
+    for (int j = X8; j < X; j++)
+        if (cnt[j]) {
+            const float v = g[j] - CST(cb, j, AN_REF);
+            w[j] = v;
+            if (pers)
+                wa[j] = v + dv->wn_sigma * wnoise[wpos++];
+        }
+}
+#else
+void an_row_linear_simd(an_dev *dv, int i, const uint16_t *cnt, const uint8_t *dn,
+                        const float *noise, const float *wnoise, an_rowbuf *rb)
+{
+    an_row_linear_scalar(dv, i, cnt, dn, noise, wnoise, rb);
+}
+#endif
+
+/* ExpStep / PowStep: scalar per pulse (§2.8); normals in (column, pulse) order. */
+static void row_nonlinear(an_dev *dv, int i, const uint16_t *cnt, const uint8_t *dn,
+                          const float *noise, const float *wnoise)
 {
     const int X = dv->x_size;
     const atl_dev_params *p = &dv->p;
-    const an_cell *cells = dv->cell + (size_t)i * (size_t)X;
-    float *w = dv->w + (size_t)i * (size_t)X;
-    float *wa = dv->wa + (size_t)i * (size_t)X;
+    const size_t base = (size_t)i * (size_t)X;
+    float *w = dv->w + base, *wa = dv->wa + base;
+    const float *cb = dv->cst + (((size_t)i * (size_t)dv->nchk) << 6);
     const float sig = p->dw_min_std;
-    if (sig > 0.0f)
-        an_gauss_fill(r->seed, r->s_noise, (uint64_t)i << 32, ptot, rb->noise, rb->words);
-    const float *z = rb->noise;
     const int complex_noise =
         sig > 0.0f && (p->dw_min_std_add != 0.0f || p->dw_min_std_slope != 0.0f);
-    uint64_t up = 0, down = 0;
-    for (int e = 0; e < ne; e++) {
-        int j = rb->ej[e];
-        int n = rb->en[e];
-        int dn = rb->edn[e];
-        const an_cell c = cells[j];
-        const float s_up = c.st_up, s_down = -c.st_dn;
+    size_t pos = 0, wpos = 0;
+    for (int j = 0; j < X; j++) {
+        const int n = cnt[j];
+        if (!n)
+            continue;
+        const int down = dn[j];
+        const float s_up = CST(cb, j, AN_STU), s_down = -CST(cb, j, AN_STD);
+        const float blo = CST(cb, j, AN_LO), bhi = CST(cb, j, AN_HI);
         float v = w[j];
         for (int k = 0; k < n; k++) {
-            float xi = sig > 0.0f ? *z++ : 0.0f;
+            const float xi = sig > 0.0f ? noise[pos++] : 0.0f;
             if (p->type == ATL_DEV_EXP_STEP) {
-                float bd = c.hi - c.lo;
+                const float bd = bhi - blo;
                 if (bd > 0.0f) {
-                    float zz = 2.0f * v / bd * p->a + p->b;
+                    const float zz = 2.0f * v / bd * p->a + p->b;
                     if (complex_noise) {
                         float dw;
-                        if (dn)
+                        if (down)
                             dw = -fmaxf(1.0f - p->A_down * expf(p->gamma_down * (-zz)), 0.0f) *
                                  s_down;
                         else
                             dw = fmaxf(1.0f - p->A_up * expf(p->gamma_up * zz), 0.0f) * s_up;
-                        float dstd =
+                        const float dstd =
                             sig * (fabsf(dw) + p->dw_min_std_add + p->dw_min_std_slope * fabsf(v));
                         v += dw + dstd * xi;
-                    } else if (dn) {
-                        float y = fmaxf(1.0f - p->A_down * expf(p->gamma_down * (-zz)), 0.0f);
+                    } else if (down) {
+                        const float y = fmaxf(1.0f - p->A_down * expf(p->gamma_down * (-zz)), 0.0f);
                         v -= y * (1.0f + sig * xi) * s_down;
                     } else {
-                        float y = fmaxf(1.0f - p->A_up * expf(p->gamma_up * zz), 0.0f);
+                        const float y = fmaxf(1.0f - p->A_up * expf(p->gamma_up * zz), 0.0f);
                         v += y * (1.0f + sig * xi) * s_up;
                     }
-                    v = fminf(fmaxf(v, c.lo), c.hi);
+                    v = clampf(v, blo, bhi);
                 }
             } else { /* PowStep */
-                float range = c.hi - c.lo;
+                const float range = bhi - blo;
                 if (range != 0.0f) {
-                    size_t kk = (size_t)i * (size_t)X + (size_t)j;
-                    if (dn)
-                        v -= s_down * powf((v - c.lo) / range, dv->pg_dn[kk]) * (1.0f + sig * xi);
+                    const size_t kk = base + (size_t)j;
+                    if (down)
+                        v -= s_down * powf((v - blo) / range, dv->pg_dn[kk]) * (1.0f + sig * xi);
                     else
-                        v += s_up * powf((c.hi - v) / range, dv->pg_up[kk]) * (1.0f + sig * xi);
-                    v = fmaxf(v, c.lo);
-                    v = fminf(v, c.hi);
+                        v += s_up * powf((bhi - v) / range, dv->pg_up[kk]) * (1.0f + sig * xi);
+                    v = clampf(v, blo, bhi);
                 }
             }
         }
         w[j] = v;
-        if (dn)
-            down += (uint64_t)n;
-        else
-            up += (uint64_t)n;
+        if (wa != w)
+            wa[j] = v + dv->wn_sigma * wnoise[wpos++];
     }
-    if (wa != w) {
-        float *zw = rb->noise;
-        an_gauss_fill(r->seed, r->s_noise, ((uint64_t)i << 32) | (1ull << 31), (size_t)ne, zw,
-                      rb->words);
-        for (int e = 0; e < ne; e++) {
-            int j = rb->ej[e];
-            wa[j] = w[j] + dv->wn_sigma * zw[e];
-        }
-    }
-    rb->up += up;
-    rb->down += down;
-}
-
-static void apply_row(an_dev *dv, int i, an_rowbuf *rb, int ne, size_t ptot, int maxn,
-                      const an_pulse_rng *r)
-{
-    if (ne == 0)
-        return;
-    if (dv->p.type == ATL_DEV_EXP_STEP || dv->p.type == ATL_DEV_POW_STEP)
-        row_nonlinear(dv, i, rb, ne, ptot, r);
-    else
-        row_linear(dv, i, rb, ne, ptot, maxn, r);
 }
 
 /* ------------------------------------------------------------------------------- driver */
@@ -485,6 +574,24 @@ static void fp_update(an_dev *dv, const float *x, const float *d, float lr, int 
             w[j] = w[j] - s * x[j];
     }
     an_dev_sync_apparent(dv, clip);
+}
+
+/* §1.5 dense counts of one side: MeanCount sign*clip(rint(BL quant(scale|v|)), 0, BL),
+ * DeterministicImplicit sign*clip(quant_res(scale|v|), 0, 1). */
+static void dense_side(const float *v, int n, float scale, int BL, int mc, float res_mc,
+                       float res_di, float *out)
+{
+    for (int j = 0; j < n; j++) {
+        float a = fabsf(v[j]) * scale, c;
+        if (mc) {
+            c = rintf((float)BL * quant_p(a, res_mc, 0, 0.0f));
+            c = c < 0.0f ? 0.0f : (c > (float)BL ? (float)BL : c);
+        } else {
+            c = quant_p(a, res_di, 0, 0.0f);
+            c = c < 0.0f ? 0.0f : (c > 1.0f ? 1.0f : c);
+        }
+        out[j] = v[j] < 0.0f ? -c : c;
+    }
 }
 
 void an_pulsed_update(an_dev *dv, const float *x, const float *d, float lr, float g,
@@ -514,52 +621,70 @@ void an_pulsed_update(an_dev *dv, const float *x, const float *d, float lr, floa
     if (work_ensure(wk, X, D, BL, nt) != 0)
         return; /* out of memory: no update (cannot happen after a successful tile creation) */
     const int nw = (BL + 63) / 64;
-    int nxa, nda;
     const int dense = up->pulse_type == ATL_PULSE_MEAN_COUNT ||
                       up->pulse_type == ATL_PULSE_DETERMINISTIC_IMPLICIT;
+    const int mc = up->pulse_type == ATL_PULSE_MEAN_COUNT;
+    int nda = 0;
     if (!dense) {
-        nxa = make_bits(x, X, B, BL, nw, up, r->seed, r->s_bx, atl_rng_derive_stream(r->s_sto, 0),
-                        wk->sto, wk->bits, wk->xa, wk->xs, wk->mx);
-        if (nxa == 0)
+        if (make_bits(x, X, B, BL, nw, up, r->seed, r->s_bx, atl_rng_derive_stream(r->s_sto, 0),
+                      wk->sto, wk->bits, wk->xs, wk->mx) == 0)
             return;
-        nda = make_bits(d, D, A, BL, nw, up, r->seed, r->s_bd, atl_rng_derive_stream(r->s_sto, 1),
-                        wk->sto, wk->bits, wk->da, wk->ds, wk->md);
-    } else {
-        /* §1.5 signed counts (MeanCount) or clipped values (DeterministicImplicit) */
-        const int mc = up->pulse_type == ATL_PULSE_MEAN_COUNT;
-        nxa = nda = 0;
+        int nx = 0;
         for (int j = 0; j < X; j++) {
-            float v = mc ? fminf(fmaxf(rintf((float)BL * quant_p(B * fabsf(x[j]), up->res, 0, 0)),
-                                       0.0f),
-                                 (float)BL)
-                         : fminf(fmaxf(quant_p(B * fabsf(x[j]), up->x_res_implicit, 0, 0), 0.0f),
-                                 1.0f);
-            if (v > 0.0f) {
-                wk->xa[nxa] = j;
-                wk->cx[nxa] = x[j] < 0.0f ? -v : v;
-                nxa++;
-            }
+            const uint64_t *m = wk->mx + (size_t)j * (size_t)nw;
+            int nz = 0;
+            for (int w = 0; w < nw; w++)
+                nz |= m[w] != 0;
+            if (!nz)
+                continue;
+            for (int w = 0; w < nw; w++)
+                wk->mxc[(size_t)nx * (size_t)nw + (size_t)w] = m[w];
+            wk->xsc[nx] = wk->xs[j];
+            wk->xa[nx++] = j;
         }
+        wk->nxa = nx;
+        /* d side: full masks into a scratch area, then compacted to the active rows */
+        uint64_t *md = wk->md;
+        make_bits(d, D, A, BL, nw, up, r->seed, r->s_bd, atl_rng_derive_stream(r->s_sto, 1),
+                  wk->sto, wk->bits, wk->ds, md);
         for (int i = 0; i < D; i++) {
-            float v = mc ? fminf(fmaxf(rintf((float)BL * quant_p(A * fabsf(d[i]), up->res, 0, 0)),
-                                       0.0f),
-                                 (float)BL)
-                         : fminf(fmaxf(quant_p(A * fabsf(d[i]), up->d_res_implicit, 0, 0), 0.0f),
-                                 1.0f);
-            if (v > 0.0f) {
-                wk->da[nda] = i;
-                wk->cd[nda] = d[i] < 0.0f ? -v : v;
-                nda++;
-            }
+            const uint64_t *m = md + (size_t)i * (size_t)nw;
+            int nz = 0;
+            for (int w = 0; w < nw; w++)
+                nz |= m[w] != 0;
+            if (!nz)
+                continue;
+            /* compaction in place: nda <= i */
+            uint64_t *dst = md + (size_t)nda * (size_t)nw;
+            for (int w = 0; w < nw; w++)
+                dst[w] = m[w];
+            wk->ds[nda] = wk->ds[i];
+            wk->da[nda++] = i;
         }
+    } else {
+        dense_side(x, X, B, BL, mc, up->res, up->x_res_implicit, wk->cx);
+        dense_side(d, D, A, BL, mc, up->res, up->d_res_implicit, wk->cd);
+        int nx = 0;
+        for (int j = 0; j < X; j++)
+            if (wk->cx[j] != 0.0f) {
+                wk->cxc[nx] = wk->cx[j];
+                wk->xa[nx++] = j;
+            }
+        wk->nxa = nx;
+        for (int i = 0; i < D; i++)
+            if (wk->cd[i] != 0.0f)
+                wk->da[nda++] = i;
     }
-    if (nxa == 0 || nda == 0)
+    if (nda == 0)
         return;
     for (int k = 0; k < nt; k++)
         wk->rb[k].up = wk->rb[k].down = 0;
+    const int linear = dv->p.type != ATL_DEV_EXP_STEP && dv->p.type != ATL_DEV_POW_STEP;
+    const float sig = dv->p.dw_min_std;
+    const int pers = dv->wa != dv->w;
 
 #ifdef _OPENMP
-#pragma omp parallel num_threads(nt) if (nt > 1 && (size_t)nda * (size_t)nxa > 4096)
+#pragma omp parallel num_threads(nt) if (nt > 1 && (size_t)nda * (size_t)X > 4096)
 #endif
     {
 #ifdef _OPENMP
@@ -572,60 +697,81 @@ void an_pulsed_update(an_dev *dv, const float *x, const float *d, float lr, floa
 #endif
         for (int q = 0; q < nda; q++) {
             const int i = wk->da[q];
-            int ne = 0, maxn = 0;
-            size_t ptot = 0;
+            uint16_t *cnt = rb->cnt;
+            uint8_t *dnf = rb->dn;
+            size_t ptot = 0, nnz = 0;
+            uint64_t u = 0, dd = 0;
+            /* stage 1: pulses and directions of the active columns of row i (cnt is all-zero
+             * outside the touched columns; it is cleared again after the row) */
+            const int X8 = X & ~7, nxa = wk->nxa;
+            const int *xa = wk->xa;
+            int nch = 0;
             if (!dense) {
                 const uint64_t *md = wk->md + (size_t)q * (size_t)nw;
                 const uint8_t sd = wk->ds[q];
-                if (nw == 1) {
-                    const uint64_t m0 = md[0];
-                    for (int k = 0; k < nxa; k++) {
-                        int n = __builtin_popcountll(wk->mx[k] & m0);
-                        if (n) {
-                            rb->ej[ne] = wk->xa[k];
-                            rb->en[ne] = (uint16_t)n;
-                            rb->edn[ne] = (uint8_t)(wk->xs[k] == sd); /* same signs: down */
-                            ne++;
-                            ptot += (size_t)n;
-                            maxn = n > maxn ? n : maxn;
-                        }
-                    }
-                } else {
-                    for (int k = 0; k < nxa; k++) {
-                        const uint64_t *mx = wk->mx + (size_t)k * (size_t)nw;
-                        int n = 0;
+                for (int k = 0; k < nxa; k++) {
+                    unsigned n;
+                    if (nw == 1) {
+                        n = (unsigned)__builtin_popcountll(wk->mxc[k] & md[0]);
+                    } else {
+                        const uint64_t *mx = wk->mxc + (size_t)k * (size_t)nw;
+                        n = 0;
                         for (int w = 0; w < nw; w++)
-                            n += __builtin_popcountll(mx[w] & md[w]);
-                        if (n) {
-                            rb->ej[ne] = wk->xa[k];
-                            rb->en[ne] = (uint16_t)n;
-                            rb->edn[ne] = (uint8_t)(wk->xs[k] == sd);
-                            ne++;
-                            ptot += (size_t)n;
-                            maxn = n > maxn ? n : maxn;
-                        }
+                            n += (unsigned)__builtin_popcountll(mx[w] & md[w]);
                     }
+                    if (!n)
+                        continue;
+                    const int j = xa[k];
+                    const unsigned down = wk->xsc[k] == sd; /* same signs: down (§0.2) */
+                    cnt[j] = (uint16_t)n;
+                    dnf[j] = (uint8_t)down;
+                    ptot += n;
+                    nnz++;
+                    dd += down ? n : 0;
+                    const int c0 = j & ~7;
+                    if (c0 < X8 && (nch == 0 || rb->chunks[nch - 1] != c0))
+                        rb->chunks[nch++] = c0;
                 }
             } else {
-                const float cdv = wk->cd[q];
-                const int mc = up->pulse_type == ATL_PULSE_MEAN_COUNT;
+                const float cdv = wk->cd[i];
                 for (int k = 0; k < nxa; k++) {
-                    float c = mc ? rintf(cdv / (float)BL * wk->cx[k])
-                                 : rintf((float)BL * cdv * wk->cx[k]);
-                    int n = (int)fabsf(c);
-                    if (n > 0) {
-                        if (n > ATL_MAX_BL)
-                            n = ATL_MAX_BL;
-                        rb->ej[ne] = wk->xa[k];
-                        rb->en[ne] = (uint16_t)n;
-                        rb->edn[ne] = (uint8_t)(c > 0.0f);
-                        ne++;
-                        ptot += (size_t)n;
-                        maxn = n > maxn ? n : maxn;
-                    }
+                    const float c = mc ? rintf(cdv / (float)BL * wk->cxc[k])
+                                       : rintf((float)BL * cdv * wk->cxc[k]);
+                    unsigned n = (unsigned)fabsf(c);
+                    n = n > ATL_MAX_BL ? ATL_MAX_BL : n;
+                    if (!n)
+                        continue;
+                    const int j = xa[k];
+                    cnt[j] = (uint16_t)n;
+                    dnf[j] = (uint8_t)(c > 0.0f);
+                    ptot += n;
+                    nnz++;
+                    dd += c > 0.0f ? n : 0;
+                    const int c0 = j & ~7;
+                    if (c0 < X8 && (nch == 0 || rb->chunks[nch - 1] != c0))
+                        rb->chunks[nch++] = c0;
                 }
             }
-            apply_row(dv, i, rb, ne, ptot, maxn, r);
+            rb->nch = nch;
+            if (ptot == 0)
+                continue;
+            u = ptot - dd;
+            /* stage 2: the row's normals, then the kernel */
+            if (sig > 0.0f)
+                an_gauss_fill(r->seed, r->s_noise, (uint64_t)i << 32, ptot, rb->noise, rb->words);
+            if (pers)
+                an_gauss_fill(r->seed, r->s_noise, ((uint64_t)i << 32) | (1ull << 31), nnz,
+                              rb->wnoise, rb->words);
+            if (linear)
+                an_row_linear_simd(dv, i, cnt, dnf, rb->noise, rb->wnoise, rb);
+            else
+                row_nonlinear(dv, i, cnt, dnf, rb->noise, rb->wnoise);
+            rb->up += u;
+            rb->down += dd;
+            for (int k = 0; k < nch; k++)
+                memset(cnt + rb->chunks[k], 0, 8 * sizeof(uint16_t));
+            for (int j = X8; j < X; j++)
+                cnt[j] = 0;
         }
     }
     uint64_t su = 0, sdn = 0;

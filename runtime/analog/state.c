@@ -7,8 +7,8 @@
  *   payload:
  *     configuration: sizes, algorithm, algorithm/update/device parameters (tagged by the name
  *       tables, in table order), the three IO parameter sets, seed, stream, mapping options
- *     per device array (A, then C for the transfer compounds): the packed per-element constants
- *       (8 floats), persistent and apparent weights, reset bias, decay scale, diffusion rate,
+ *     per device array (A, then C for the transfer compounds): the per-element constants
+ *       (blocks of b_min, b_max, steps, slopes, reference), persistent and apparent weights, reset bias, decay scale, diffusion rate,
  *       PowStep exponents, granularity, write-noise sigma
  *     the visible weights when they are a separate array (gamma > 0)
  *     the algorithm state: H, AGAD running/past means and switch flags, choppers, the
@@ -160,7 +160,7 @@ static void w_dev(an_wbuf *w, const an_dev *dv)
     an_w_u32(w, dv->pg_up != NULL);
     an_w_f32(w, dv->granularity);
     an_w_f32(w, dv->wn_sigma);
-    an_w_f32s(w, (const float *)dv->cell, n * (sizeof(an_cell) / sizeof(float)));
+    an_w_f32s(w, dv->cst, an_cst_size(dv));
     an_w_f32s(w, dv->w, n);
     if (dv->wa != dv->w)
         an_w_f32s(w, dv->wa, n);
@@ -181,7 +181,7 @@ static int r_dev(an_rbuf *r, an_dev *dv)
         return -1;
     dv->granularity = an_r_f32(r);
     dv->wn_sigma = an_r_f32(r);
-    an_r_f32s(r, (float *)dv->cell, n * (sizeof(an_cell) / sizeof(float)));
+    an_r_f32s(r, dv->cst, an_cst_size(dv));
     an_r_f32s(r, dv->w, n);
     if (pers)
         an_r_f32s(r, dv->wa, n);

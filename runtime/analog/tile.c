@@ -457,8 +457,8 @@ int atl_tile_get_array(const atl_tile *t, atl_tile_array_id id, float *out)
     case ATL_ARR_BMIN_A:
     case ATL_ARR_BMAX_A:
         for (size_t k = 0; k < n; k++)
-            out[k] = id == ATL_ARR_REF_A ? t->A.cell[k].ref
-                                         : (id == ATL_ARR_BMIN_A ? t->A.cell[k].lo : t->A.cell[k].hi);
+            out[k] = AN_C(&t->A, k,
+                          id == ATL_ARR_REF_A ? AN_REF : (id == ATL_ARR_BMIN_A ? AN_LO : AN_HI));
         return 0;
     }
     if (!src)

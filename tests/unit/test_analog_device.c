@@ -125,10 +125,10 @@ static void test_d2d_statistics(void **state)
     p.w_min_dtod = 0.15f;
     an_dev dv = make_dev(&p, D, X, 3);
     for (size_t k = 0; k < N; k++) {
-        su[k] = dv.cell[k].st_up / p.dw_min;
-        sd[k] = -dv.cell[k].st_dn / p.dw_min;
-        bmax[k] = dv.cell[k].hi;
-        bmin[k] = dv.cell[k].lo;
+        su[k] = AN_C(&dv, k, AN_STU) / p.dw_min;
+        sd[k] = -AN_C(&dv, k, AN_STD) / p.dw_min;
+        bmax[k] = AN_C(&dv, k, AN_HI);
+        bmin[k] = AN_C(&dv, k, AN_LO);
     }
     const double sn = sqrt((double)N);
     /* s_up/dw = gain + r: mean 1, std sqrt(0.2^2 + 0.05^2) */
@@ -155,7 +155,7 @@ static void test_d2d_statistics(void **state)
     p.up_down_dtod = 0.0f;
     dv = make_dev(&p, D, X, 4);
     for (size_t k = 0; k < N; k++)
-        su[k] = dv.cell[k].st_up / p.dw_min;
+        su[k] = AN_C(&dv, k, AN_STU) / p.dw_min;
     double lm = exp(0.125), ls = lm * sqrt(exp(0.25) - 1.0);
     at_stats(su, N, &m, &s);
     assert_true(fabs(m - lm) < 5 * ls / sn);
@@ -168,8 +168,8 @@ static void test_d2d_statistics(void **state)
     p = quiet(ATL_DEV_SOFT_BOUNDS);
     p.up_down = -0.3f;
     dv = make_dev(&p, 2, 2, 5);
-    assert_true(fabsf(dv.cell[0].st_up - 0.7f * p.dw_min) < 1e-9f);
-    assert_true(fabsf(-dv.cell[0].st_dn - p.dw_min) < 1e-9f);
+    assert_true(fabsf(AN_C(&dv, 0, AN_STU) - 0.7f * p.dw_min) < 1e-9f);
+    assert_true(fabsf(-AN_C(&dv, 0, AN_STD) - p.dw_min) < 1e-9f);
     an_dev_free(&dv);
     free(su);
     free(sd);
@@ -189,15 +189,15 @@ static void test_consistency_and_corruption(void **state)
     p.w_min_dtod = 2.0f;
     an_dev dv = make_dev(&p, D, X, 9);
     for (int k = 0; k < D * X; k++) {
-        assert_true(dv.cell[k].st_up >= 0 && dv.cell[k].st_dn <= 0);
-        assert_true(dv.cell[k].lo <= 0 && dv.cell[k].hi >= 0);
+        assert_true(AN_C(&dv, k, AN_STU) >= 0 && AN_C(&dv, k, AN_STD) <= 0);
+        assert_true(AN_C(&dv, k, AN_LO) <= 0 && AN_C(&dv, k, AN_HI) >= 0);
     }
     an_dev_free(&dv);
     p.enforce_consistency = 0;
     dv = make_dev(&p, D, X, 9);
     int dead = 0;
     for (int k = 0; k < D * X; k++)
-        dead += dv.cell[k].lo == dv.cell[k].hi;
+        dead += AN_C(&dv, k, AN_LO) == AN_C(&dv, k, AN_HI);
     assert_true(dead > 100); /* P(b_min > b_max) is a few % with these spreads */
     an_dev_free(&dv);
 
@@ -207,10 +207,10 @@ static void test_consistency_and_corruption(void **state)
     dv = make_dev(&p, D, X, 10);
     int stuck = 0;
     for (int k = 0; k < D * X; k++)
-        if (dv.cell[k].st_up == 0.0f && dv.cell[k].st_dn == 0.0f) {
+        if (AN_C(&dv, k, AN_STU) == 0.0f && AN_C(&dv, k, AN_STD) == 0.0f) {
             stuck++;
-            assert_true(dv.cell[k].lo == dv.cell[k].hi);
-            assert_true(fabsf(dv.cell[k].lo) <= 0.05f);
+            assert_true(AN_C(&dv, k, AN_LO) == AN_C(&dv, k, AN_HI));
+            assert_true(fabsf(AN_C(&dv, k, AN_LO)) <= 0.05f);
         }
     double n = D * X, sdv = sqrt(n * 0.3 * 0.7);
     assert_true(fabs(stuck - 0.3 * n) < 5 * sdv);
@@ -317,9 +317,8 @@ static void test_symmetry_point(void **state)
     }
     double spread = 0;
     for (size_t k = 0; k < N; k++) {
-        const an_cell *e = &dv.cell[k];
-        double s_up = e->st_up, s_dn = -e->st_dn;
-        double sp = (s_up - s_dn) / (s_up / e->hi - s_dn / e->lo);
+        double s_up = AN_C(&dv, k, AN_STU), s_dn = -AN_C(&dv, k, AN_STD);
+        double sp = (s_up - s_dn) / (s_up / AN_C(&dv, k, AN_HI) - s_dn / AN_C(&dv, k, AN_LO));
         spread += sp * sp;
         /* the alternating fixed point differs from sp by at most about one step */
         assert_true(fabs(dv.w[k] - sp) < 2 * s_up + 2 * s_dn);
@@ -338,11 +337,10 @@ static void test_symmetry_point(void **state)
     }
     float *v = malloc(N * sizeof(float));
     for (size_t k = 0; k < N; k++) {
-        const an_cell *e = &dv.cell[k];
-        double s_up = e->st_up, s_dn = -e->st_dn;
-        double sp = (s_up - s_dn) / (s_up / e->hi - s_dn / e->lo);
+        double s_up = AN_C(&dv, k, AN_STU), s_dn = -AN_C(&dv, k, AN_STD);
+        double sp = (s_up - s_dn) / (s_up / AN_C(&dv, k, AN_HI) - s_dn / AN_C(&dv, k, AN_LO));
         /* visible fixed point sp - ref = -(reference_mean + reference_std xi) */
-        assert_true(fabs(dv.w[k] - (sp - e->ref)) < 2 * s_up + 2 * s_dn);
+        assert_true(fabs(dv.w[k] - (sp - AN_C(&dv, k, AN_REF))) < 2 * s_up + 2 * s_dn);
         v[k] = dv.w[k];
     }
     double m, s;

@@ -233,6 +233,71 @@ static void test_pulse_determinism(void **state)
     an_dev_free(&c);
 }
 
+/* The AVX2 row kernel equals its portable definition bit for bit (w and apparent w), for
+ * multiplicative and additive noise, without noise, with write noise, and with a row length
+ * that is not a multiple of 8. */
+static void test_simd_kernel_equals_scalar(void **state)
+{
+    (void)state;
+    enum { D = 3, X = 77 };
+    const char *presets[] = {"soft_bounds", "reram_sb", "idealized", "ecram", "reram_hfo2"};
+    for (size_t pk = 0; pk < sizeof presets / sizeof presets[0]; pk++)
+        for (int quiet = 0; quiet <= 1; quiet++) {
+            atl_dev_params p;
+            assert_int_equal(atl_dev_preset(presets[pk], &p, NULL, 0), 0);
+            if (quiet)
+                p.dw_min_std = 0;
+            an_dev a, b;
+            assert_int_equal(an_dev_init(&a, &p, D, X, 3, 4, 0, NULL, 0), 0);
+            assert_int_equal(an_dev_init(&b, &p, D, X, 3, 4, 0, NULL, 0), 0);
+            float w0[D * X];
+            atl_rng_uniform_fill_at(5, 5, 0, D * X, w0);
+            for (int k = 0; k < D * X; k++)
+                w0[k] = 0.8f * w0[k] - 0.4f;
+            an_dev_set_weights(&a, w0, 1, 2);
+            an_dev_set_weights(&b, w0, 1, 2);
+            an_work wk;
+            assert_int_equal(an_work_init(&wk, X, D, 31), 0);
+            an_rowbuf *rb = &wk.rb[0];
+            uint16_t cnt[X + 16];
+            uint8_t dn[X + 16];
+            float *noise = calloc((size_t)X * 32 + 16, sizeof(float));
+            float wnz[X + 16];
+            uint32_t u[X];
+            for (int it = 0; it < 20; it++) {
+                const int i = it % D;
+                atl_rng_u32_fill_at(9, (uint64_t)it, 0, X, u);
+                memset(cnt, 0, sizeof cnt);
+                size_t tot = 0;
+                for (int j = 0; j < X; j++) {
+                    /* a third of the columns untouched, the rest 1..31 pulses */
+                    cnt[j] = (u[j] % 3 == 0) ? 0 : (uint16_t)(1 + (u[j] >> 8) % 31);
+                    dn[j] = (u[j] >> 20) & 1;
+                    tot += cnt[j];
+                }
+                atl_rng_normal_fill_at(10, (uint64_t)it, 0, tot, noise);
+                atl_rng_normal_fill_at(11, (uint64_t)it, 0, X, wnz);
+                rb->nch = 0;
+                for (int c = 0; c + 8 <= X; c += 8) {
+                    int any = 0;
+                    for (int l = 0; l < 8; l++)
+                        any |= cnt[c + l];
+                    if (any)
+                        rb->chunks[rb->nch++] = c;
+                }
+                an_row_linear_simd(&a, i, cnt, dn, noise, wnz, rb);
+                an_row_linear_scalar(&b, i, cnt, dn, noise, wnz, rb);
+                assert_memory_equal(a.w, b.w, sizeof(float) * D * X);
+                assert_memory_equal(a.wa, b.wa, sizeof(float) * D * X);
+            }
+            assert_true(memcmp(a.w, w0, sizeof w0) != 0);
+            free(noise);
+            an_work_free(&wk);
+            an_dev_free(&a);
+            an_dev_free(&b);
+        }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -240,6 +305,7 @@ int main(void)
         cmocka_unit_test(test_mean_update_slope),
         cmocka_unit_test(test_fp_update),
         cmocka_unit_test(test_pulse_determinism),
+        cmocka_unit_test(test_simd_kernel_equals_scalar),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
