@@ -67,7 +67,7 @@ int an_params_read(an_rbuf *r, int table, void *p);
 
 /* ----------------------------------------------------------------------------- gauss.c */
 /* Standard normals for the hot paths: each 32-bit Philox word yields two values through a
- * 65536-point inverse-CDF table (midpoint quantiles, |z| <= 4.33, variance 1 - 2e-4). The
+ * 65536-point inverse-CDF table (midpoint quantiles, |z| <= 4.33, variance 1 - 2e-5). The
  * reference draws these from a table of 32768 random normals (§9); this is the same idea with
  * exact quantiles. Values k of a fill come from word k/2 of the u32 fill at `block`. */
 const float *an_gauss_table(void);

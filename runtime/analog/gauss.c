@@ -2,7 +2,7 @@
  *
  * The table holds the 65536 midpoint quantiles z_k = Phi^-1((k + 1/2)/65536), so a 16-bit
  * uniform index gives a normal whose distribution differs from N(0,1) only by the 2^-16
- * discretisation (tails cut at 4.33 sigma, variance 1 - 2e-4). One Philox word gives two such
+ * discretisation (tails cut at 4.33 sigma, variance 1 - 2e-5). One Philox word gives two such
  * normals, which is what makes the 31-pulse SoftBounds update cheap. The quantiles are computed
  * once per process (Halley iterations on erfc, exact to double rounding) and never change. */
 #include "analog_internal.h"
