@@ -2,11 +2,11 @@
  *
  * Binary ops coalesce the three shapes into the fewest dims (k_walk) and run one of four unit-stride
  * inner loops (vector-vector, vector-scalar, scalar-vector, scalar-scalar) chosen once per row; the
- * op is chosen once per call. Transcendentals call libm (erfcf, expf, tanhf) element by element:
- * within an ulp or two, deterministic, and callable from the JIT's scalar lowering as well. */
+ * op is chosen once per call. exp, tanh, sigmoid and gelu use the vectorisable functions of
+ * k_math.h (libm's are scalar calls, 10-50x slower here); their scalar forms are exported so
+ * that generated code can reproduce the same bits. */
 #include "k_internal.h"
-
-#include <math.h>
+#include "k_math.h"
 
 void atl_k_fill(float *restrict y, int64_t n, float value)
 {
@@ -125,36 +125,41 @@ void atl_k_neg(const float *restrict x, float *restrict y, int64_t n)
         y[i] = -x[i];
 }
 
-#define K_SQRT1_2 0.70710678118654752440f
-#define K_1_SQRT2PI 0.39894228040143267794f /* 1/sqrt(2 pi) */
-
-/* gelu(x) = x Phi(x) with the normal CDF Phi(x) = (1 + erf(x/sqrt 2))/2 = erfc(-x/sqrt 2)/2. The
- * erfc form is used because 1 + erff(t) cancels for negative x (for x < -4 it is exactly 0 in
- * float, and at x = -3 it has lost 8 bits), while erfcf keeps full relative accuracy. */
-static inline float k_phi(float x)
+/* Scalar forms: the array kernels below evaluate exactly these per element. */
+float atl_k_expf(float x)
 {
-    return 0.5f * erfcf(-x * K_SQRT1_2);
+    return k_expf(x);
+}
+float atl_k_tanhf(float x)
+{
+    return k_tanhf(x);
+}
+float atl_k_sigmoidf(float x)
+{
+    return k_sigmoidf(x);
+}
+float atl_k_geluf(float x)
+{
+    return k_gelu(x);
+}
+float atl_k_gelu_gradf(float x)
+{
+    return k_gelu_grad(x);
 }
 
 void atl_k_gelu(const float *restrict x, float *restrict y, int64_t n)
 {
     for (int64_t i = 0; i < n; i++)
-        y[i] = x[i] * k_phi(x[i]);
+        y[i] = k_gelu(x[i]);
 }
 
-/* d/dx [x Phi(x)] = Phi(x) + x phi(x), phi(x) = exp(-x^2/2)/sqrt(2pi) */
 void atl_k_gelu_bwd(const float *restrict x, const float *restrict dy, float *restrict dx,
                     int64_t n)
 {
-    for (int64_t i = 0; i < n; i++) {
-        const float v = x[i];
-        const float cdf = k_phi(v);
-        const float pdf = K_1_SQRT2PI * expf(-0.5f * v * v);
-        dx[i] = dy[i] * (cdf + v * pdf);
-    }
+    for (int64_t i = 0; i < n; i++)
+        dx[i] = dy[i] * k_gelu_grad(x[i]);
 }
 
-/* x + 0 maps -0 to +0 and lets NaN through (as PyTorch), and is exact otherwise. */
 void atl_k_relu(const float *restrict x, float *restrict y, int64_t n)
 {
     for (int64_t i = 0; i < n; i++)
@@ -172,7 +177,7 @@ void atl_k_relu_bwd(const float *restrict x, const float *restrict dy, float *re
 void atl_k_tanh(const float *restrict x, float *restrict y, int64_t n)
 {
     for (int64_t i = 0; i < n; i++)
-        y[i] = tanhf(x[i]);
+        y[i] = k_tanhf(x[i]);
 }
 
 void atl_k_tanh_bwd(const float *restrict y, const float *restrict dy, float *restrict dx,
@@ -182,11 +187,10 @@ void atl_k_tanh_bwd(const float *restrict y, const float *restrict dy, float *re
         dx[i] = dy[i] * (1.0f - y[i] * y[i]);
 }
 
-/* 1/(1+e^-x): for x -> -inf, e^-x overflows to inf and y -> 0 (correct limit); no NaN. */
 void atl_k_sigmoid(const float *restrict x, float *restrict y, int64_t n)
 {
     for (int64_t i = 0; i < n; i++)
-        y[i] = 1.0f / (1.0f + expf(-x[i]));
+        y[i] = k_sigmoidf(x[i]);
 }
 
 void atl_k_sigmoid_bwd(const float *restrict y, const float *restrict dy, float *restrict dx,
@@ -199,7 +203,7 @@ void atl_k_sigmoid_bwd(const float *restrict y, const float *restrict dy, float 
 void atl_k_exp(const float *restrict x, float *restrict y, int64_t n)
 {
     for (int64_t i = 0; i < n; i++)
-        y[i] = expf(x[i]);
+        y[i] = k_expf(x[i]);
 }
 
 void atl_k_acc(float *restrict y, const float *restrict x, int64_t n)

@@ -105,6 +105,19 @@ static inline float k_dot(const float *restrict x, const float *restrict y, int6
     return k_lanes_combine(acc);
 }
 
+/* sum of g * (x - c) */
+static inline float k_dot_dev(const float *restrict g, const float *restrict x, float c, int64_t n)
+{
+    float acc[K_LANES] = {0};
+    int64_t j = 0;
+    for (; j + K_LANES <= n; j += K_LANES)
+        for (int l = 0; l < K_LANES; l++)
+            acc[l] += g[j + l] * (x[j + l] - c);
+    for (int l = 0; j + l < n; l++)
+        acc[l] += g[j + l] * (x[j + l] - c);
+    return k_lanes_combine(acc);
+}
+
 /* sum of (x - c)^2 */
 static inline float k_sumsq_dev(const float *restrict x, float c, int64_t n)
 {

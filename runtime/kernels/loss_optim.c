@@ -3,6 +3,7 @@
  * The batch means are accumulated in double: they are single scalars that training curves are
  * made of, and the cost is one double add per row (cross entropy) or element (mse). */
 #include "k_internal.h"
+#include "k_math.h"
 
 #include <math.h>
 
@@ -13,9 +14,9 @@ static float sum_exp_shifted(const float *restrict x, int64_t n, float m)
     int64_t j = 0;
     for (; j + K_LANES <= n; j += K_LANES)
         for (int l = 0; l < K_LANES; l++)
-            acc[l] += expf(x[j + l] - m);
+            acc[l] += k_expf(x[j + l] - m);
     for (int l = 0; j + l < n; l++)
-        acc[l] += expf(x[j + l] - m);
+        acc[l] += k_expf(x[j + l] - m);
     return k_lanes_combine(acc);
 }
 
@@ -45,11 +46,14 @@ void atl_k_cross_entropy_bwd(const float *logits, const int32_t *labels, int64_t
         float *restrict d = dlogits + i * classes;
         assert(labels[i] >= 0 && labels[i] < classes);
         const float m = k_max(x, classes);
-        const float s = sum_exp_shifted(x, classes, m);
         for (int64_t j = 0; j < classes; j++)
-            d[j] = expf(x[j] - m) / s * scale;
+            d[j] = k_expf(x[j] - m);
+        const float s = k_sum(d, classes);
         const int64_t y = labels[i];
-        d[y] = (expf(x[y] - m) / s - 1.0f) * scale;
+        const float py = d[y] / s;
+        for (int64_t j = 0; j < classes; j++)
+            d[j] = d[j] / s * scale;
+        d[y] = (py - 1.0f) * scale;
     }
 }
 

@@ -7,27 +7,53 @@
  * float accumulation is accurate to a few ulps. When the axis is not innermost (inner > 1), the
  * running max/sum live in stack tiles of K_TILE columns so that every loop is unit-stride. */
 #include "k_internal.h"
+#include "k_math.h"
 
 #include <math.h>
 #include <string.h>
 
 enum { K_TILE = 256 };
 
-static void softmax_row(const float *restrict x, float *restrict y, int64_t n)
+/* Rows along the contiguous axis (inner == 1), in blocks of SM_ROWS rows and in phases (row maxima,
+ * shift, one long exp loop over the block, row sums, division): the exp loop, the costly part,
+ * then runs at full vector width even for the 16-token rows of window attention (1.6x faster
+ * than row by row). Each element sees the same operations either way. */
+enum { SM_ROWS = 64 };
+
+static void softmax_rows(const float *x, float *y, int64_t outer, int64_t n)
 {
-    const float m = k_max(x, n);
-    for (int64_t j = 0; j < n; j++)
-        y[j] = expf(x[j] - m);
-    const float s = k_sum(y, n);
-    for (int64_t j = 0; j < n; j++)
-        y[j] = y[j] / s;
+    float mx[SM_ROWS], sm[SM_ROWS];
+    for (int64_t o0 = 0; o0 < outer; o0 += SM_ROWS) {
+        const int64_t ob = K_MIN((int64_t)SM_ROWS, outer - o0);
+        const float *xb = x + o0 * n;
+        float *yb = y + o0 * n;
+        for (int64_t o = 0; o < ob; o++)
+            mx[o] = k_max(xb + o * n, n);
+        for (int64_t o = 0; o < ob; o++) {
+            const float *restrict xr = xb + o * n;
+            float *restrict yr = yb + o * n;
+            const float m = mx[o];
+            for (int64_t j = 0; j < n; j++)
+                yr[j] = xr[j] - m;
+        }
+        float *restrict yy = yb;
+        for (int64_t i = 0; i < ob * n; i++)
+            yy[i] = k_expf(yy[i]);
+        for (int64_t o = 0; o < ob; o++)
+            sm[o] = k_sum(yb + o * n, n);
+        for (int64_t o = 0; o < ob; o++) {
+            float *restrict yr = yb + o * n;
+            const float s = sm[o];
+            for (int64_t j = 0; j < n; j++)
+                yr[j] = yr[j] / s;
+        }
+    }
 }
 
 void atl_k_softmax(const float *x, float *y, int64_t outer, int64_t n, int64_t inner)
 {
     if (inner == 1) {
-        for (int64_t o = 0; o < outer; o++)
-            softmax_row(x + o * n, y + o * n, n);
+        softmax_rows(x, y, outer, n);
         return;
     }
     float mx[K_TILE], sm[K_TILE];
@@ -48,7 +74,7 @@ void atl_k_softmax(const float *x, float *y, int64_t outer, int64_t n, int64_t i
                 const float *restrict xr = xb + j * inner;
                 float *restrict yr = yb + j * inner;
                 for (int64_t c = 0; c < w; c++) {
-                    yr[c] = expf(xr[c] - m[c]);
+                    yr[c] = k_expf(xr[c] - m[c]);
                     s[c] += yr[c];
                 }
             }
@@ -152,21 +178,11 @@ void atl_k_layernorm_bwd_x(const float *x, const float *w, const float *dy, floa
         } else {
             memcpy(dr, gr, sizeof(float) * (size_t)cols);
         }
-        /* sum g and sum g * (x - mean), 16 lanes each */
-        float a1[K_LANES] = {0}, a2[K_LANES] = {0};
-        int64_t c = 0;
-        for (; c + K_LANES <= cols; c += K_LANES)
-            for (int l = 0; l < K_LANES; l++) {
-                a1[l] += dr[c + l];
-                a2[l] += dr[c + l] * (xr[c + l] - mu);
-            }
-        for (int l = 0; c + l < cols; l++) {
-            a1[l] += dr[c + l];
-            a2[l] += dr[c + l] * (xr[c + l] - mu);
-        }
-        const float mg = k_lanes_combine(a1) / fc;
-        const float mgx = k_lanes_combine(a2) * rs / fc;
-        for (c = 0; c < cols; c++)
+        /* two single-accumulator passes: GCC keeps one 16-lane accumulator in registers but
+         * spills two (measured 6x slower) */
+        const float mg = k_sum(dr, cols) / fc;
+        const float mgx = k_dot_dev(dr, xr, mu, cols) * rs / fc;
+        for (int64_t c = 0; c < cols; c++)
             dr[c] = rs * (dr[c] - mg - (xr[c] - mu) * rs * mgx);
     }
 }

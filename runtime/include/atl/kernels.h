@@ -56,8 +56,8 @@ void atl_k_binary(atl_k_binop op, const float *a, int a_rank, const int64_t *a_d
 void atl_k_scale(const float *x, float *y, int64_t n, float s);      /* y = s x */
 void atl_k_add_scalar(const float *x, float *y, int64_t n, float s); /* y = x + s */
 void atl_k_neg(const float *x, float *y, int64_t n);
-/* gelu with erf: y = x/2 (1 + erf(x/sqrt 2)), computed as x/2 erfc(-x/sqrt 2) (the same function;
- * no cancellation for x < 0) */
+/* gelu with erf: y = x/2 (1 + erf(x/sqrt 2)) = x Phi(x) (computed without the cancellation of
+ * 1 + erf for x < 0) */
 void atl_k_gelu(const float *x, float *y, int64_t n);
 void atl_k_gelu_bwd(const float *x, const float *dy, float *dx, int64_t n);
 void atl_k_relu(const float *x, float *y, int64_t n); /* NaN stays NaN; dx = 0 at x == 0 */
@@ -69,6 +69,15 @@ void atl_k_sigmoid_bwd(const float *y, const float *dy, float *dx, int64_t n);
 void atl_k_exp(const float *x, float *y, int64_t n);
 /* y += x (n elements) */
 void atl_k_acc(float *y, const float *x, int64_t n);
+/* exp, tanh, sigmoid and gelu are atl's own vectorisable float functions (runtime/kernels/
+ * k_math.h; within ~1 ulp for exp/tanh and ~5 ulp for gelu of the exact value), not libm's. Their
+ * scalar forms give the same bits as the array kernels, element for element, so generated code
+ * that calls them reproduces the interpreter exactly. */
+float atl_k_expf(float x);
+float atl_k_tanhf(float x);
+float atl_k_sigmoidf(float x);
+float atl_k_geluf(float x);
+float atl_k_gelu_gradf(float x); /* d gelu / dx */
 
 /* ---- reductions and broadcasts ---------------------------------------------------------------- */
 /* x viewed as [outer, n, inner]: y[outer, inner] = sum (or mean) over n */
