@@ -7,6 +7,23 @@
 
 #define K_FBYTES(n) (sizeof(float) * (size_t)(n))
 
+/* Copy of n floats. Chunks of a permute are often short (16 or 48 floats in Swin), where a libc
+ * memcpy call costs more than the copy: constant-size pieces are inlined as vector moves. */
+static inline void k_copy(float *restrict d, const float *restrict s, int64_t n)
+{
+    if (n > 256) {
+        memcpy(d, s, K_FBYTES(n));
+        return;
+    }
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        memcpy(d + i, s + i, K_FBYTES(16));
+    for (; i + 4 <= n; i += 4)
+        memcpy(d + i, s + i, K_FBYTES(4));
+    for (; i < n; i++)
+        d[i] = s[i];
+}
+
 /* ---- permute --------------------------------------------------------------------------------- */
 
 /* dst[i*ld_dst + j] = src[i + j*ld_src] for i < ni, j < nj, in T x T blocks (both sides stay in
@@ -90,7 +107,7 @@ void atl_k_permute(const float *x, int rank, const int64_t *x_dims, const int64_
         }
         const int64_t rows = k_walk_rows(&w), n = yd[r - 1];
         for (int64_t it = 0; it < rows; it++) {
-            memcpy(y + off[0], x + off[1], K_FBYTES(n));
+            k_copy(y + off[0], x + off[1], n);
             k_walk_next(&w, idx, off);
         }
         return;

@@ -1381,6 +1381,13 @@ static void test_determinism(void **state)
     assert_memory_equal(s1, s2, sizeof(float) * (size_t)n);
     assert_memory_equal(l1, l2, sizeof(float) * (size_t)(m * k));
     assert_memory_equal(g1, g2, sizeof(float) * (size_t)k);
+    /* softmax and gelu (k_math.h) */
+    atl_k_softmax(x, l1, m, k, 1);
+    atl_k_softmax(x, l2, m, k, 1);
+    assert_memory_equal(l1, l2, sizeof(float) * (size_t)(m * k));
+    atl_k_gelu(x, l1, m * k);
+    atl_k_gelu(x, l2, m * k);
+    assert_memory_equal(l1, l2, sizeof(float) * (size_t)(m * k));
     /* the batched matmul (many small gemms). Not tested: other OpenBLAS thread counts, which
      * change sgemm's bits (measured for 300x48x144); see atl_k_init. */
     const int64_t ad[] = {16, 3, 16, 16};
