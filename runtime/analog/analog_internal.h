@@ -151,17 +151,16 @@ void an_dev_post_batch(an_dev *dv, uint64_t seed, uint64_t stream);
 size_t an_dev_elems(const an_dev *dv);
 
 /* ----------------------------------------------------------------------------- pulse.c */
+#define AN_GROUP 16
 typedef struct an_rowbuf {
     uint16_t *cnt;   /* pulses per column of the current row */
     uint8_t *dn;     /* 1 = down */
     float *noise;    /* cycle-to-cycle normals of the row (+ slack for 8-wide loads) */
     float *wnoise;   /* write-noise normals of the row */
     uint32_t *words; /* Philox words behind the normals */
-    float *g, *st, *sl; /* per-column state of the row kernel */
-    int *live;          /* live 8-column chunks */
-    int *chunks;        /* touched full 8-column chunks of the row (first column, ascending) */
+    int *chunks;        /* touched full AN_GROUP-column groups of the row (first column, ascending) */
     int nch;
-    uint16_t *maxc;     /* max pulses per chunk */
+    uint8_t *gflag;     /* per group: touched in the current row (cleared after it) */
     size_t noise_cap;
     uint64_t up, down; /* pulses applied (this thread, this call) */
 } an_rowbuf;
@@ -203,9 +202,9 @@ void an_pulsed_update(an_dev *dv, const float *x, const float *d, float lr, floa
                       const atl_update_params *up, const an_pulse_rng *r, an_work *wk,
                       int nthreads, uint64_t *n_up, uint64_t *n_down);
 /* The linear-family row kernel: applies cnt[j] pulses (direction dn[j]) to every column j of
- * row i in passes r = 0, 1, ...: pass r gives one pulse to each column with cnt[j] > r, in column
- * order, consuming noise[] in that order; then the touched columns take wnoise[] in column
- * order. The portable version is the definition; the AVX2 version must equal it bitwise (the
+ * row i, in groups of AN_GROUP columns (ascending); a group runs passes r = 0, 1, ...: pass r
+ * gives one pulse to each column of the group with cnt[j] > r, in column order, consuming
+ * noise[] in that order; then the group's touched columns take wnoise[] in column order. The portable version is the definition; the AVX2 version must equal it bitwise (the
  * tests compare them). Exposed for the tests. */
 void an_row_linear_scalar(an_dev *dv, int i, const uint16_t *cnt, const uint8_t *dn,
                           const float *noise, const float *wnoise, an_rowbuf *rb);

@@ -9,11 +9,11 @@
  *    reference's result;
  *  - rows are independent and run in parallel; every draw of row i is keyed by (update stream,
  *    row i), so the result does not depend on the number of threads;
- *  - within a row the pulses are applied in passes r = 0..max n - 1: in pass r every column with
- *    n_j > r takes one pulse. The linear-family kernel does this with AVX2 over the live 8-column
- *    chunks (the normals of a pass "expanded" into the active lanes) and has a portable twin that
- *    is bit-identical (same operations, same order, no FMA contraction); ExpStep/PowStep use a
- *    scalar per-pulse loop;
+ *  - within a row the columns are processed in groups of 16; a group runs passes r = 0..max n - 1
+ *    and in pass r every column of the group with n_j > r takes one pulse. The linear-family
+ *    kernel does this with AVX2 (two 8-lane halves in registers, the normals of a pass
+ *    "expanded" into the active lanes) and has a portable twin that is bit-identical (same
+ *    operations, same order, no FMA contraction); ExpStep/PowStep use a scalar per-pulse loop;
  *  - the write noise of the apparent weight (§2.3) is drawn once per touched element after its
  *    last pulse. The reference redraws it after every pulse, but only the last draw is ever
  *    visible (nothing reads the apparent weight between pulses of one vector update), so the
@@ -21,10 +21,10 @@
  *
  * RNG layout of one vector update (streams from an_pulse_rng):
  *   s_bx: word j*BL + k is the uniform of bit k of x_j;  s_bd: likewise for d_i;
- *   s_noise: row i, block (i << 32): the cycle-to-cycle normals of the row, one per pulse, in
- *            the order (pass, column) for the linear family and (column, pulse) for
- *            ExpStep/PowStep; block (i << 32) | 2^31: the write-noise normals of the touched
- *            elements of the row in column order;
+ *   s_noise: row i, from block (i << 32): the cycle-to-cycle normals of the row, one per pulse,
+ *            in the order (group, pass, column) for the linear family and (column, pulse) for
+ *            ExpStep/PowStep, followed by the write-noise normals of the touched elements of the
+ *            row in column order (one fill per row);
  *   s_sto: stochastic rounding uniforms (x: derive(s_sto, 0), d: derive(s_sto, 1)). */
 #include "analog_internal.h"
 
@@ -42,12 +42,8 @@ static void rowbuf_free(an_rowbuf *rb)
     an_free(rb->noise);
     an_free(rb->wnoise);
     an_free(rb->words);
-    an_free(rb->g);
-    an_free(rb->st);
-    an_free(rb->sl);
-    an_free(rb->live);
     an_free(rb->chunks);
-    an_free(rb->maxc);
+    an_free(rb->gflag);
     memset(rb, 0, sizeof *rb);
 }
 
@@ -57,18 +53,14 @@ static int rowbuf_init(an_rowbuf *rb, int x_cap, int bl_cap)
     size_t X = (size_t)x_cap;
     rb->cnt = an_alloc((X + 16) * sizeof(uint16_t));
     rb->dn = an_alloc(X + 16);
-    rb->noise_cap = X * (size_t)bl_cap + 16;
+    rb->noise_cap = X * (size_t)bl_cap + X + 16;
     rb->noise = an_alloc(rb->noise_cap * sizeof(float));
     rb->wnoise = an_alloc((X + 16) * sizeof(float));
     rb->words = an_alloc((rb->noise_cap / 2 + 16) * sizeof(uint32_t));
-    rb->g = an_alloc((X + 16) * sizeof(float));
-    rb->st = an_alloc((X + 16) * sizeof(float));
-    rb->sl = an_alloc((X + 16) * sizeof(float));
-    rb->live = an_alloc((X / 8 + 2) * sizeof(int));
-    rb->chunks = an_alloc((X / 8 + 2) * sizeof(int));
-    rb->maxc = an_alloc((X / 8 + 2) * sizeof(uint16_t));
-    if (!rb->cnt || !rb->dn || !rb->noise || !rb->wnoise || !rb->words || !rb->g || !rb->st ||
-        !rb->sl || !rb->live || !rb->maxc || !rb->chunks) {
+    rb->chunks = an_alloc((X / AN_GROUP + 2) * sizeof(int));
+    rb->gflag = an_alloc((size_t)X / AN_GROUP + 2);
+    if (!rb->cnt || !rb->dn || !rb->noise || !rb->wnoise || !rb->words || !rb->chunks ||
+        !rb->gflag) {
         rowbuf_free(rb);
         return -1;
     }
@@ -302,41 +294,51 @@ static inline float pulse1(float g, float st, float sl, float sig, int mult, flo
     return g + (sl * g + st);
 }
 
-void an_row_linear_scalar(an_dev *dv, int i, const uint16_t *cnt, const uint8_t *dn,
-                          const float *noise, const float *wnoise, an_rowbuf *rb)
+/* The portable kernel on the columns [c0, c1) of one group (see an_row_linear_scalar). */
+static void group_scalar(an_dev *dv, int i, const uint16_t *cnt, const uint8_t *dn,
+                         const float *noise, size_t *pos, const float *wnoise, size_t *wpos, int c0,
+                         int c1)
 {
-    const int X = dv->x_size;
-    const size_t base = (size_t)i * (size_t)X;
+    const size_t base = (size_t)i * (size_t)dv->x_size;
     float *w = dv->w + base, *wa = dv->wa + base;
     const float *cb = dv->cst + (((size_t)i * (size_t)dv->nchk) << 6);
     const float sig = dv->p.dw_min_std;
     const int mult = dv->p.mult_noise || dv->p.type == ATL_DEV_CONSTANT_STEP;
-    float *g = rb->g, *st = rb->st, *sl = rb->sl;
+    float g[AN_GROUP], st[AN_GROUP], sl[AN_GROUP];
     int maxn = 0;
-    for (int j = 0; j < X; j++) {
-        if (!cnt[j])
-            continue;
+    for (int j = c0; j < c1; j++) {
+        const int l = j - c0;
         maxn = cnt[j] > maxn ? cnt[j] : maxn;
-        g[j] = w[j] + CST(cb, j, AN_REF);
-        st[j] = dn[j] ? CST(cb, j, AN_STD) : CST(cb, j, AN_STU);
-        sl[j] = dn[j] ? CST(cb, j, AN_SLD) : CST(cb, j, AN_SLU);
+        g[l] = w[j] + CST(cb, j, AN_REF);
+        st[l] = dn[j] ? CST(cb, j, AN_STD) : CST(cb, j, AN_STU);
+        sl[l] = dn[j] ? CST(cb, j, AN_SLD) : CST(cb, j, AN_SLU);
     }
-    size_t pos = 0;
     for (int r = 0; r < maxn; r++)
-        for (int j = 0; j < X; j++)
+        for (int j = c0; j < c1; j++)
             if (cnt[j] > r) {
-                const float z = sig > 0.0f ? noise[pos++] : 0.0f;
-                g[j] = clampf(pulse1(g[j], st[j], sl[j], sig, mult, z), CST(cb, j, AN_LO),
+                const int l = j - c0;
+                const float z = sig > 0.0f ? noise[(*pos)++] : 0.0f;
+                g[l] = clampf(pulse1(g[l], st[l], sl[l], sig, mult, z), CST(cb, j, AN_LO),
                               CST(cb, j, AN_HI));
             }
-    size_t wpos = 0;
-    for (int j = 0; j < X; j++)
+    for (int j = c0; j < c1; j++)
         if (cnt[j]) {
-            const float v = g[j] - CST(cb, j, AN_REF);
+            const float v = g[j - c0] - CST(cb, j, AN_REF);
             w[j] = v;
             if (wa != w)
-                wa[j] = v + dv->wn_sigma * wnoise[wpos++];
+                wa[j] = v + dv->wn_sigma * wnoise[(*wpos)++];
         }
+}
+
+void an_row_linear_scalar(an_dev *dv, int i, const uint16_t *cnt, const uint8_t *dn,
+                          const float *noise, const float *wnoise, an_rowbuf *rb)
+{
+    (void)rb;
+    const int X = dv->x_size;
+    size_t pos = 0, wpos = 0;
+    for (int c0 = 0; c0 < X; c0 += AN_GROUP)
+        group_scalar(dv, i, cnt, dn, noise, &pos, wnoise, &wpos, c0,
+                     X - c0 < AN_GROUP ? X : c0 + AN_GROUP);
 }
 
 #if defined(__AVX2__)
@@ -361,143 +363,117 @@ static inline __m256 expand_load(const float *p, int m)
     return _mm256_permutevar8x32_ps(_mm256_loadu_ps(p), idx);
 }
 
-/* The passes of the linear kernel; `noisy` and `mult` are compile-time constants at each call. */
-static inline __attribute__((always_inline)) size_t
-simd_passes(const int noisy, const int mult, int maxn, int nlive, int *live, const uint16_t *maxc,
-            const uint16_t *cnt, float *g, const float *st, const float *sl, const float *cb,
-            const float *noise, __m256 vsig, __m256 one, int X8, int X)
+/* One 16-column group in registers: two 8-lane halves, so two independent dependency chains
+ * per pass. `noisy` and `mult` are compile-time constants at each call. */
+static inline __attribute__((always_inline)) void
+group_simd(const int noisy, const int mult, const float *cb, float *w, float *wa, const int pers,
+           const uint16_t *cnt, const uint8_t *dn, const float *noise, size_t *pos,
+           const float *wnoise, size_t *wpos, int c0, __m256 vsig, __m256 vsw)
 {
-    size_t pos = 0;
-    const float sig = _mm256_cvtss_f32(vsig);
+    const __m256 one = _mm256_set1_ps(1.0f);
+    const __m256i zero = _mm256_setzero_si256();
+    __m256i cv[2];
+    __m256 g[2], st[2], sl[2], lo[2], hi[2], ref[2];
+    const __m256i c16 = _mm256_loadu_si256((const __m256i *)(const void *)(cnt + c0));
+    const __m128i inv = _mm_sub_epi16(_mm_set1_epi16(-1),
+                                      _mm_max_epu16(_mm256_castsi256_si128(c16),
+                                                    _mm256_extracti128_si256(c16, 1)));
+    const int maxn = 0xFFFF - (_mm_cvtsi128_si32(_mm_minpos_epu16(inv)) & 0xFFFF);
+    for (int h = 0; h < 2; h++) {
+        const int c = c0 + 8 * h;
+        const float *bp = cb + ((size_t)c << 3);
+        cv[h] = _mm256_cvtepu16_epi32(h ? _mm256_extracti128_si256(c16, 1) : _mm256_castsi256_si128(c16));
+        const __m256 dm = _mm256_castsi256_ps(_mm256_cmpgt_epi32(
+            _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(dn + c))), zero));
+        ref[h] = _mm256_load_ps(bp + AN_REF * 8);
+        g[h] = _mm256_add_ps(_mm256_loadu_ps(w + c), ref[h]);
+        st[h] = _mm256_blendv_ps(_mm256_load_ps(bp + AN_STU * 8), _mm256_load_ps(bp + AN_STD * 8), dm);
+        sl[h] = _mm256_blendv_ps(_mm256_load_ps(bp + AN_SLU * 8), _mm256_load_ps(bp + AN_SLD * 8), dm);
+        lo[h] = _mm256_load_ps(bp + AN_LO * 8);
+        hi[h] = _mm256_load_ps(bp + AN_HI * 8);
+    }
+    const float *nz = noise + *pos;
     for (int r = 0; r < maxn; r++) {
         const __m256i vr = _mm256_set1_epi32(r);
-        int nl = 0;
-        for (int q = 0; q < nlive; q++) {
-            const int c0 = live[q];
-            const __m256i cv = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)(cnt + c0)));
-            const __m256 act = _mm256_castsi256_ps(_mm256_cmpgt_epi32(cv, vr));
-            const __m256 gv = _mm256_loadu_ps(g + c0), stv = _mm256_loadu_ps(st + c0),
-                         slv = _mm256_loadu_ps(sl + c0);
+        for (int h = 0; h < 2; h++) {
+            const __m256 act = _mm256_castsi256_ps(_mm256_cmpgt_epi32(cv[h], vr));
             __m256 v;
             if (noisy) {
                 const int m = _mm256_movemask_ps(act);
-                const __m256 z = expand_load(noise + pos, m);
-                pos += (size_t)__builtin_popcount((unsigned)m);
+                const __m256 z = expand_load(nz, m);
+                nz += __builtin_popcount((unsigned)m);
                 const __m256 f = _mm256_add_ps(one, _mm256_mul_ps(vsig, z));
                 if (mult)
-                    v = _mm256_add_ps(gv, _mm256_mul_ps(_mm256_add_ps(_mm256_mul_ps(slv, gv), stv), f));
+                    v = _mm256_add_ps(g[h], _mm256_mul_ps(_mm256_add_ps(_mm256_mul_ps(sl[h], g[h]), st[h]), f));
                 else
-                    v = _mm256_add_ps(_mm256_add_ps(gv, _mm256_mul_ps(slv, gv)), _mm256_mul_ps(stv, f));
+                    v = _mm256_add_ps(_mm256_add_ps(g[h], _mm256_mul_ps(sl[h], g[h])), _mm256_mul_ps(st[h], f));
             } else {
-                v = _mm256_add_ps(gv, _mm256_add_ps(_mm256_mul_ps(slv, gv), stv));
+                v = _mm256_add_ps(g[h], _mm256_add_ps(_mm256_mul_ps(sl[h], g[h]), st[h]));
             }
-            const float *bp = cb + ((size_t)c0 << 3);
-            v = _mm256_min_ps(_mm256_max_ps(v, _mm256_load_ps(bp + AN_LO * 8)),
-                              _mm256_load_ps(bp + AN_HI * 8));
-            _mm256_storeu_ps(g + c0, _mm256_blendv_ps(gv, v, act));
-            live[nl] = c0; /* branch-free compaction of the chunks still live in pass r + 1 */
-            nl += maxc[c0 >> 3] > r + 1;
+            v = _mm256_min_ps(_mm256_max_ps(v, lo[h]), hi[h]);
+            g[h] = _mm256_blendv_ps(g[h], v, act);
         }
-        nlive = nl;
-        for (int j = X8; j < X; j++)
-            if (cnt[j] > r) {
-                const float z = noisy ? noise[pos++] : 0.0f;
-                g[j] = clampf(pulse1(g[j], st[j], sl[j], noisy ? sig : 0.0f, mult, z),
-                              CST(cb, j, AN_LO), CST(cb, j, AN_HI));
-            }
     }
-    return pos;
+    *pos = (size_t)(nz - noise);
+    for (int h = 0; h < 2; h++) {
+        const int c = c0 + 8 * h;
+        const __m256 touched = _mm256_castsi256_ps(_mm256_cmpgt_epi32(cv[h], zero));
+        const __m256 wn = _mm256_sub_ps(g[h], ref[h]);
+        _mm256_storeu_ps(w + c, _mm256_blendv_ps(_mm256_loadu_ps(w + c), wn, touched));
+        if (pers) {
+            const int m = _mm256_movemask_ps(touched);
+            const __m256 z = expand_load(wnoise + *wpos, m);
+            *wpos += (size_t)__builtin_popcount((unsigned)m);
+            const __m256 nv = _mm256_add_ps(wn, _mm256_mul_ps(vsw, z));
+            _mm256_storeu_ps(wa + c, _mm256_blendv_ps(_mm256_loadu_ps(wa + c), nv, touched));
+        }
+    }
 }
 
-/* The passes run over all live chunks of the row (not chunk by chunk), so the dependency chains
- * of different chunks overlap; columns beyond the last full chunk are done in the same order by
- * scalar code. Only the touched chunks listed in rb->chunks are visited (cnt is zero elsewhere). */
-void an_row_linear_simd(an_dev *dv, int i, const uint16_t *cnt, const uint8_t *dn,
-                        const float *noise, const float *wnoise, an_rowbuf *rb)
+static inline __attribute__((always_inline)) void
+groups_simd(const int noisy, const int mult, an_dev *dv, int i, const uint16_t *cnt,
+            const uint8_t *dn, const float *noise, const float *wnoise, const an_rowbuf *rb)
 {
-    pthread_once(&expand_once, expand_init);
-    const int X = dv->x_size, X8 = X & ~7;
+    const int X = dv->x_size, XG = X - X % AN_GROUP;
     const size_t base = (size_t)i * (size_t)X;
     float *w = dv->w + base, *wa = dv->wa + base;
-    const float *cb = dv->cst + (((size_t)i * (size_t)dv->nchk) << 6);
-    const float sig = dv->p.dw_min_std;
-    const int mult = dv->p.mult_noise || dv->p.type == ATL_DEV_CONSTANT_STEP;
     const int pers = wa != w;
-    float *g = rb->g, *st = rb->st, *sl = rb->sl;
-    int *live = rb->live;
-    uint16_t *maxc = rb->maxc;
-    const __m256 vsig = _mm256_set1_ps(sig), one = _mm256_set1_ps(1.0f);
-    const __m256i zero = _mm256_setzero_si256();
-    int nlive = 0, maxn = 0;
+    const float *cb = dv->cst + (((size_t)i * (size_t)dv->nchk) << 6);
+    const __m256 vsig = _mm256_set1_ps(dv->p.dw_min_std), vsw = _mm256_set1_ps(dv->wn_sigma);
+    size_t pos = 0, wpos = 0;
     for (int q = 0; q < rb->nch; q++) {
         const int c0 = rb->chunks[q];
-        if (q + 4 < rb->nch) {
-            /* sparse rows touch scattered chunks: fetch ahead (no effect on results) */
-            const int cp = rb->chunks[q + 4];
+        if (q + 2 < rb->nch) {
+            /* sparse rows touch scattered groups: fetch ahead (no effect on results) */
+            const int cp = rb->chunks[q + 2];
             const char *bp = (const char *)(cb + ((size_t)cp << 3));
-            _mm_prefetch(bp, _MM_HINT_T0);
-            _mm_prefetch(bp + 64, _MM_HINT_T0);
-            _mm_prefetch(bp + 128, _MM_HINT_T0);
-            _mm_prefetch(bp + 192, _MM_HINT_T0);
+            for (int k = 0; k < 8; k++)
+                _mm_prefetch(bp + 64 * k, _MM_HINT_T0);
             _mm_prefetch((const char *)(w + cp), _MM_HINT_T0);
             if (pers)
                 _mm_prefetch((const char *)(wa + cp), _MM_HINT_T0);
         }
-        const __m128i c16 = _mm_loadu_si128((const __m128i *)(const void *)(cnt + c0));
-        const __m128i inv = _mm_sub_epi16(_mm_set1_epi16(-1), c16);
-        const int mc = 0xFFFF - (_mm_cvtsi128_si32(_mm_minpos_epu16(inv)) & 0xFFFF);
-        maxc[c0 >> 3] = (uint16_t)mc;
-        maxn = mc > maxn ? mc : maxn;
-        live[nlive++] = c0;
-        const __m256i d8 = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(dn + c0)));
-        const __m256 dm = _mm256_castsi256_ps(_mm256_cmpgt_epi32(d8, zero));
-        const float *bp = cb + ((size_t)c0 << 3);
-        _mm256_storeu_ps(g + c0, _mm256_add_ps(_mm256_loadu_ps(w + c0), _mm256_load_ps(bp + AN_REF * 8)));
-        _mm256_storeu_ps(st + c0, _mm256_blendv_ps(_mm256_load_ps(bp + AN_STU * 8),
-                                                   _mm256_load_ps(bp + AN_STD * 8), dm));
-        _mm256_storeu_ps(sl + c0, _mm256_blendv_ps(_mm256_load_ps(bp + AN_SLU * 8),
-                                                   _mm256_load_ps(bp + AN_SLD * 8), dm));
+        group_simd(noisy, mult, cb, w, wa, pers, cnt, dn, noise, &pos, wnoise, &wpos, c0, vsig,
+                   vsw);
     }
-    for (int j = X8; j < X; j++) {
-        if (!cnt[j])
-            continue;
-        maxn = cnt[j] > maxn ? cnt[j] : maxn;
-        g[j] = w[j] + CST(cb, j, AN_REF);
-        st[j] = dn[j] ? CST(cb, j, AN_STD) : CST(cb, j, AN_STU);
-        sl[j] = dn[j] ? CST(cb, j, AN_SLD) : CST(cb, j, AN_SLU);
-    }
-    size_t pos;
-    if (sig > 0.0f && mult)
-        pos = simd_passes(1, 1, maxn, nlive, live, maxc, cnt, g, st, sl, cb, noise, vsig, one, X8, X);
-    else if (sig > 0.0f)
-        pos = simd_passes(1, 0, maxn, nlive, live, maxc, cnt, g, st, sl, cb, noise, vsig, one, X8, X);
+    if (XG < X)
+        group_scalar(dv, i, cnt, dn, noise, &pos, wnoise, &wpos, XG, X);
+}
+
+/* Groups of 16 columns, each with all its passes in registers (two independent 8-lane chains);
+ * only the touched groups listed in rb->chunks are visited (cnt is zero elsewhere); the last
+ * partial group is done by the portable code. */
+void an_row_linear_simd(an_dev *dv, int i, const uint16_t *cnt, const uint8_t *dn,
+                        const float *noise, const float *wnoise, an_rowbuf *rb)
+{
+    pthread_once(&expand_once, expand_init);
+    const int mult = dv->p.mult_noise || dv->p.type == ATL_DEV_CONSTANT_STEP;
+    if (dv->p.dw_min_std > 0.0f && mult)
+        groups_simd(1, 1, dv, i, cnt, dn, noise, wnoise, rb);
+    else if (dv->p.dw_min_std > 0.0f)
+        groups_simd(1, 0, dv, i, cnt, dn, noise, wnoise, rb);
     else
-        pos = simd_passes(0, 0, maxn, nlive, live, maxc, cnt, g, st, sl, cb, noise, vsig, one, X8, X);
-    (void)pos;
-    const __m256 vsw = _mm256_set1_ps(dv->wn_sigma);
-    size_t wpos = 0;
-    for (int q = 0; q < rb->nch; q++) {
-        const int c0 = rb->chunks[q];
-        const __m128i c16 = _mm_loadu_si128((const __m128i *)(const void *)(cnt + c0));
-        const __m256 touched = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_cvtepu16_epi32(c16), zero));
-        const __m256 wn = _mm256_sub_ps(_mm256_loadu_ps(g + c0),
-                                        _mm256_load_ps(cb + ((size_t)c0 << 3) + AN_REF * 8));
-        _mm256_storeu_ps(w + c0, _mm256_blendv_ps(_mm256_loadu_ps(w + c0), wn, touched));
-        if (pers) {
-            const int m = _mm256_movemask_ps(touched);
-            const __m256 z = expand_load(wnoise + wpos, m);
-            wpos += (size_t)__builtin_popcount((unsigned)m);
-            const __m256 nv = _mm256_add_ps(wn, _mm256_mul_ps(vsw, z));
-            _mm256_storeu_ps(wa + c0, _mm256_blendv_ps(_mm256_loadu_ps(wa + c0), nv, touched));
-        }
-    }
-    for (int j = X8; j < X; j++)
-        if (cnt[j]) {
-            const float v = g[j] - CST(cb, j, AN_REF);
-            w[j] = v;
-            if (pers)
-                wa[j] = v + dv->wn_sigma * wnoise[wpos++];
-        }
+        groups_simd(0, 0, dv, i, cnt, dn, noise, wnoise, rb);
 }
 #else
 void an_row_linear_simd(an_dev *dv, int i, const uint16_t *cnt, const uint8_t *dn,
@@ -715,34 +691,32 @@ void an_pulsed_update(an_dev *dv, const float *x, const float *d, float lr, floa
             uint64_t u = 0, dd = 0;
             /* stage 1: pulses and directions of the active columns of row i (cnt is all-zero
              * outside the touched columns; it is cleared again after the row) */
-            const int X8 = X & ~7, nxa = wk->nxa;
+            const int XG = X - X % AN_GROUP, nxa = wk->nxa;
             const int *xa = wk->xa;
             int nch = 0;
+            uint8_t *gf = rb->gflag; /* groups with a pulse (all zero between rows) */
             if (!dense) {
                 const uint64_t *md = wk->md + (size_t)q * (size_t)nw;
                 const uint8_t sd = wk->ds[q];
+                const uint64_t m0 = md[0];
                 for (int k = 0; k < nxa; k++) {
                     unsigned n;
                     if (nw == 1) {
-                        n = (unsigned)__builtin_popcountll(wk->mxc[k] & md[0]);
+                        n = (unsigned)__builtin_popcountll(wk->mxc[k] & m0);
                     } else {
                         const uint64_t *mx = wk->mxc + (size_t)k * (size_t)nw;
                         n = 0;
                         for (int w = 0; w < nw; w++)
                             n += (unsigned)__builtin_popcountll(mx[w] & md[w]);
                     }
-                    if (!n)
-                        continue;
                     const int j = xa[k];
                     const unsigned down = wk->xsc[k] == sd; /* same signs: down (§0.2) */
                     cnt[j] = (uint16_t)n;
                     dnf[j] = (uint8_t)down;
                     ptot += n;
-                    nnz++;
-                    dd += down ? n : 0;
-                    const int c0 = j & ~7;
-                    if (c0 < X8 && (nch == 0 || rb->chunks[nch - 1] != c0))
-                        rb->chunks[nch++] = c0;
+                    nnz += n != 0;
+                    dd += n & (0u - down);
+                    gf[j / AN_GROUP] |= (uint8_t)(n != 0);
                 }
             } else {
                 const float cdv = wk->cd[i];
@@ -751,38 +725,41 @@ void an_pulsed_update(an_dev *dv, const float *x, const float *d, float lr, floa
                                        : rintf((float)BL * cdv * wk->cxc[k]);
                     unsigned n = (unsigned)fabsf(c);
                     n = n > ATL_MAX_BL ? ATL_MAX_BL : n;
-                    if (!n)
-                        continue;
                     const int j = xa[k];
                     cnt[j] = (uint16_t)n;
                     dnf[j] = (uint8_t)(c > 0.0f);
                     ptot += n;
-                    nnz++;
+                    nnz += n != 0;
                     dd += c > 0.0f ? n : 0;
-                    const int c0 = j & ~7;
-                    if (c0 < X8 && (nch == 0 || rb->chunks[nch - 1] != c0))
-                        rb->chunks[nch++] = c0;
+                    gf[j / AN_GROUP] |= (uint8_t)(n != 0);
                 }
             }
+            const int ng = XG / AN_GROUP;
+            for (int gi = 0; gi < ng; gi++)
+                if (gf[gi]) {
+                    rb->chunks[nch++] = gi * AN_GROUP;
+                    gf[gi] = 0;
+                }
+            gf[ng] = 0;
             rb->nch = nch;
             if (ptot == 0)
                 continue;
             u = ptot - dd;
             /* stage 2: the row's normals, then the kernel */
-            if (sig > 0.0f)
-                an_gauss_fill(r->seed, r->s_noise, (uint64_t)i << 32, ptot, rb->noise, rb->words);
-            if (pers)
-                an_gauss_fill(r->seed, r->s_noise, ((uint64_t)i << 32) | (1ull << 31), nnz,
-                              rb->wnoise, rb->words);
+            /* one fill per row: the pulse normals, then the write-noise normals */
+            const size_t npulse = sig > 0.0f ? ptot : 0;
+            an_gauss_fill(r->seed, r->s_noise, (uint64_t)i << 32, npulse + (pers ? nnz : 0),
+                          rb->noise, rb->words);
+            const float *wz = rb->noise + npulse;
             if (linear)
-                an_row_linear_simd(dv, i, cnt, dnf, rb->noise, rb->wnoise, rb);
+                an_row_linear_simd(dv, i, cnt, dnf, rb->noise, wz, rb);
             else
-                row_nonlinear(dv, i, cnt, dnf, rb->noise, rb->wnoise);
+                row_nonlinear(dv, i, cnt, dnf, rb->noise, wz);
             rb->up += u;
             rb->down += dd;
             for (int k = 0; k < nch; k++)
-                memset(cnt + rb->chunks[k], 0, 8 * sizeof(uint16_t));
-            for (int j = X8; j < X; j++)
+                memset(cnt + rb->chunks[k], 0, AN_GROUP * sizeof(uint16_t));
+            for (int j = XG; j < X; j++)
                 cnt[j] = 0;
         }
     }

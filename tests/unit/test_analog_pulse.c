@@ -278,9 +278,9 @@ static void test_simd_kernel_equals_scalar(void **state)
                 atl_rng_normal_fill_at(10, (uint64_t)it, 0, tot, noise);
                 atl_rng_normal_fill_at(11, (uint64_t)it, 0, X, wnz);
                 rb->nch = 0;
-                for (int c = 0; c + 8 <= X; c += 8) {
+                for (int c = 0; c + AN_GROUP <= X; c += AN_GROUP) {
                     int any = 0;
-                    for (int l = 0; l < 8; l++)
+                    for (int l = 0; l < AN_GROUP; l++)
                         any |= cnt[c + l];
                     if (any)
                         rb->chunks[rb->nch++] = c;
