@@ -15,7 +15,7 @@
  * of |Phi| + |x phi| (it has a root near x = -0.75, so its relative error is unbounded there,
  * as for any float evaluation). Below 2^-126 errors are on the subnormal grid instead. The
  * polynomial coefficients are our own near-minimax fits (Lawson-weighted least squares in double,
- * rounded to float, checked in float arithmetic).
+ * rounded to float, checked in float arithmetic); runtime/kernels/fit_k_math.py reproduces them.
  */
 #ifndef ATL_K_MATH_H
 #define ATL_K_MATH_H
@@ -60,7 +60,7 @@ static inline float k_expf(float x)
     const float kf = (xc * K_LOG2E + 12582912.0f) - 12582912.0f;
     const float r = (xc - kf * K_LN2_HI) - kf * K_LN2_LO;
     /* e^r = 1 + r + r^2 P(r) */
-    float p = 1.97903253e-4f;
+    float p = 1.97903268e-4f;
     p = p * r + 1.39446545e-3f;
     p = p * r + 8.33349675e-3f;
     p = p * r + 4.16662954e-2f;
