@@ -21,6 +21,8 @@ struct atl_interp {
     void **ptr;         /* storage of each node */
     int32_t *param_idx; /* PARAM and SGD_UPDATE nodes: index into the store */
     bool *bound;        /* INPUT nodes */
+    atl_analog *an;     /* tiles of analog ops */
+    int32_t *tile_idx;  /* analog ops: index into an */
     bool profile;
     double op_time[ATL_OP_COUNT];
     int64_t op_calls[ATL_OP_COUNT];
@@ -76,8 +78,11 @@ atl_interp *atl_interp_create(const atl_module *m, atl_params *ps, char *err, si
     ip->ptr = calloc(n, sizeof *ip->ptr);
     ip->param_idx = malloc(n * sizeof *ip->param_idx);
     ip->bound = calloc(n, sizeof *ip->bound);
-    if (!ip->arena || !ip->ptr || !ip->param_idx || !ip->bound)
+    ip->tile_idx = malloc(n * sizeof *ip->tile_idx);
+    if (!ip->arena || !ip->ptr || !ip->param_idx || !ip->bound || !ip->tile_idx)
         abort();
+    for (size_t i = 0; i < n; i++)
+        ip->tile_idx[i] = -1;
     memset(ip->arena, 0, (size_t)m->arena_size);
     for (int32_t i = 0; i < f->n_nodes; i++) {
         const atl_node *nd = &f->nodes[i];
@@ -119,7 +124,32 @@ void atl_interp_free(atl_interp *ip)
     free(ip->ptr);
     free(ip->param_idx);
     free(ip->bound);
+    free(ip->tile_idx);
     free(ip);
+}
+
+static bool is_analog_op(atl_op op)
+{
+    return op == ATL_OP_ANALOG_MVM || op == ATL_OP_ANALOG_MVM_T || op == ATL_OP_ANALOG_MVM_IO ||
+           op == ATL_OP_ANALOG_MVM_T_IO || op == ATL_OP_ANALOG_UPDATE || op == ATL_OP_ANALOG_GRAD;
+}
+
+int atl_interp_set_analog(atl_interp *ip, atl_analog *a, char *err, size_t errlen)
+{
+    for (int32_t i = 0; i < ip->f->n_nodes; i++) {
+        const atl_node *nd = &ip->f->nodes[i];
+        if (!is_analog_op(nd->op))
+            continue;
+        const char *name = atl_node_attr_str(nd, "tile");
+        int t = atl_analog_find(a, name);
+        if (t < 0) {
+            snprintf(err, errlen, "no runtime tile \"%s\"", name);
+            return -1;
+        }
+        ip->tile_idx[i] = t;
+    }
+    ip->an = a;
+    return 0;
 }
 
 int atl_interp_bind(atl_interp *ip, const char *input, const void *data)
@@ -378,6 +408,30 @@ static void exec_node(atl_interp *ip, int32_t i)
         *y = 0.0f;
         break;
     }
+    case ATL_OP_ANALOG_MVM:
+    case ATL_OP_ANALOG_MVM_IO: {
+        atl_tile *tl = atl_analog_tile(ip->an, ip->tile_idx[i]);
+        int64_t cols = XT(0)->dims[XT(0)->rank - 1];
+        atl_tile_forward(tl, X(0), (int)(atl_type_numel(XT(0)) / cols), y);
+        break;
+    }
+    case ATL_OP_ANALOG_MVM_T:
+    case ATL_OP_ANALOG_MVM_T_IO: {
+        atl_tile *tl = atl_analog_tile(ip->an, ip->tile_idx[i]);
+        int64_t rows = XT(0)->dims[XT(0)->rank - 1];
+        atl_tile_backward(tl, X(0), (int)(atl_type_numel(XT(0)) / rows), y);
+        break;
+    }
+    case ATL_OP_ANALOG_GRAD:
+        *y = 0.0f; /* a token: the factors are consumed by analog_update */
+        break;
+    case ATL_OP_ANALOG_UPDATE: {
+        atl_tile *tl = atl_analog_tile(ip->an, ip->tile_idx[i]);
+        int64_t cols = XT(0)->dims[XT(0)->rank - 1];
+        atl_tile_update(tl, X(0), X(1), (int)(atl_type_numel(XT(0)) / cols), *X(2));
+        *y = 0.0f;
+        break;
+    }
     case ATL_OP_COUNT:
         break;
     }
@@ -385,6 +439,10 @@ static void exec_node(atl_interp *ip, int32_t i)
 
 int atl_interp_run(atl_interp *ip, char *err, size_t errlen)
 {
+    if (ip->f->n_tiles > 0 && !ip->an) {
+        snprintf(err, errlen, "the module has analog tiles but no tiles are attached");
+        return -1;
+    }
     for (int32_t i = 0; i < ip->f->n_nodes; i++)
         if (ip->f->nodes[i].op == ATL_OP_INPUT && !ip->bound[i]) {
             snprintf(err, errlen, "input \"%s\" is not bound",

@@ -11,6 +11,7 @@
 #include "atl/data.h"
 #include "atl/kernels.h"
 #include "atl/safetensors.h"
+#include "analog_config.h"
 #include "pass.h"
 
 /* ---- schedules ------------------------------------------------------------------------------ */
@@ -69,60 +70,246 @@ double atl_schedule_lr(const atl_schedule *s, double base, int64_t step, int64_t
 
 /* ---- checkpoints ----------------------------------------------------------------------------- */
 
-int atl_params_save(const atl_params *ps, const char *path, const char *const *meta_kv,
-                    int n_meta, char *err, size_t errlen)
+int atl_checkpoint_save(const atl_params *ps, const atl_analog *an, bool with_optim,
+                        const char *path, const char *const *meta_kv, int n_meta, char *err,
+                        size_t errlen)
 {
-    atl_st_tensor *t = calloc((size_t)(ps->n ? ps->n : 1), sizeof *t);
+    int n_an = atl_analog_count(an);
+    size_t cap = (size_t)ps->n * 2 + (size_t)n_an + 1;
+    atl_st_tensor *t = calloc(cap, sizeof *t);
     atl_st_kv *kv = calloc((size_t)(n_meta ? n_meta : 1), sizeof *kv);
-    if (!t || !kv)
+    char **names = calloc(cap, sizeof *names);
+    void **blobs = calloc((size_t)(n_an ? n_an : 1), sizeof *blobs);
+    if (!t || !kv || !names || !blobs)
         abort();
-    for (int i = 0; i < ps->n; i++) {
-        t[i].name = ps->names[i];
-        t[i].dtype = ATL_ST_F32;
-        t[i].ndim = ps->types[i].rank;
-        for (int k = 0; k < t[i].ndim; k++)
-            t[i].shape[k] = ps->types[i].dims[k];
-        t[i].data = ps->data[i];
+    size_t n = 0;
+    int rc = -1;
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = 0; i < ps->n; i++) {
+            if (pass == 1 && (!with_optim || !ps->momentum[i]))
+                continue;
+            if (pass == 1) {
+                size_t len = strlen(ps->names[i]) + 32;
+                names[n] = malloc(len);
+                snprintf(names[n], len, "optim.momentum.%s", ps->names[i]);
+            }
+            t[n].name = pass ? names[n] : ps->names[i];
+            t[n].dtype = ATL_ST_F32;
+            t[n].ndim = ps->types[i].rank;
+            for (int k = 0; k < t[n].ndim; k++)
+                t[n].shape[k] = ps->types[i].dims[k];
+            t[n].data = pass ? ps->momentum[i] : ps->data[i];
+            n++;
+        }
+    for (int k = 0; k < n_an; k++) {
+        atl_tile *tile = atl_analog_tile((atl_analog *)an, k);
+        size_t size = atl_tile_state_size(tile), len = 0;
+        blobs[k] = malloc(size ? size : 1);
+        if (!blobs[k])
+            abort();
+        if (atl_tile_save(tile, blobs[k], size, &len, err, errlen))
+            goto out;
+        size_t nl = strlen(atl_analog_name(an, k)) + 32;
+        names[n] = malloc(nl);
+        snprintf(names[n], nl, "analog.state.%s", atl_analog_name(an, k));
+        t[n].name = names[n];
+        t[n].dtype = ATL_ST_U8;
+        t[n].ndim = 1;
+        t[n].shape[0] = (int64_t)len;
+        t[n].data = blobs[k];
+        n++;
     }
     for (int k = 0; k < n_meta; k++) {
         kv[k].key = meta_kv[2 * k];
         kv[k].value = meta_kv[2 * k + 1];
     }
-    int rc = atl_st_save(path, t, (size_t)ps->n, kv, (size_t)n_meta, err, errlen);
+    rc = atl_st_save(path, t, n, kv, (size_t)n_meta, err, errlen);
+out:
+    for (size_t i = 0; i < cap; i++)
+        free(names[i]);
+    for (int k = 0; k < n_an; k++)
+        free(blobs[k]);
+    free(names);
+    free(blobs);
     free(t);
     free(kv);
     return rc;
 }
 
+int atl_params_save(const atl_params *ps, const char *path, const char *const *meta_kv,
+                    int n_meta, char *err, size_t errlen)
+{
+    return atl_checkpoint_save(ps, NULL, false, path, meta_kv, n_meta, err, errlen);
+}
+
+static bool skipped(const char *name, const char *const *skip, int n_skip)
+{
+    for (int k = 0; k < n_skip; k++)
+        if (atl_st_name_matches(name, skip[k]))
+            return true;
+    return false;
+}
+
+/* Load parameters (all but the skipped ones) from a checkpoint; with `resume`, also the
+ * optimiser state and the analog tiles' states, and the step. Every problem is listed. */
+static int checkpoint_load(atl_params *ps, atl_analog *an, const char *path,
+                           const char *const *skip, int n_skip, bool resume, int64_t *step,
+                           char *err, size_t errlen)
+{
+    atl_st_file *f = NULL;
+    if (atl_st_open(path, &f, err, errlen))
+        return -1;
+    char *msg = NULL;
+    size_t msglen = 0;
+    FILE *ms = open_memstream(&msg, &msglen);
+    int problems = 0;
+    for (int i = 0; i < ps->n; i++) {
+        if (skipped(ps->names[i], skip, n_skip))
+            continue;
+        const atl_st_info *ti = atl_st_find(f, ps->names[i]);
+        if (!ti) {
+            fprintf(ms, "%s\n  missing tensor \"%s\"", problems++ ? "" : "", ps->names[i]);
+            continue;
+        }
+        bool shape_ok = ti->dtype == ATL_ST_F32 && ti->ndim == ps->types[i].rank;
+        for (int k = 0; shape_ok && k < ti->ndim; k++)
+            shape_ok = ti->shape[k] == ps->types[i].dims[k];
+        if (!shape_ok) {
+            char a[96];
+            fprintf(ms, "\n  \"%s\": the model wants %s, the checkpoint has %s[", ps->names[i],
+                    atl_type_str(&ps->types[i], a, sizeof a), atl_st_dtype_name(ti->dtype));
+            for (int k = 0; k < ti->ndim; k++)
+                fprintf(ms, k ? ",%lld" : "%lld", (long long)ti->shape[k]);
+            fputc(']', ms);
+            problems++;
+        }
+    }
+    for (size_t j = 0; j < atl_st_count(f); j++) {
+        const char *nm = atl_st_at(f, j)->name;
+        if (strncmp(nm, "optim.", 6) == 0 || strncmp(nm, "analog.state.", 13) == 0)
+            continue;
+        if (atl_params_find(ps, nm) < 0 && !skipped(nm, skip, n_skip) && n_skip == 0) {
+            fprintf(ms, "\n  unexpected tensor \"%s\" (not a parameter of this model)", nm);
+            problems++;
+        }
+    }
+    fclose(ms);
+    if (problems) {
+        snprintf(err, errlen, "%s does not fit the model:%s%s", path, msg ? msg : "",
+                 n_skip ? "" : "\n  (to start a new head from a checkpoint, use --reinit head)");
+        free(msg);
+        atl_st_close(f);
+        return -1;
+    }
+    free(msg);
+    for (int i = 0; i < ps->n; i++) {
+        if (skipped(ps->names[i], skip, n_skip))
+            continue;
+        const atl_st_info *ti = atl_st_find(f, ps->names[i]);
+        if (atl_st_read(f, ti, ps->data[i], sizeof(float) * (size_t)atl_type_numel(&ps->types[i]),
+                        err, errlen))
+            goto fail;
+    }
+    if (resume) {
+        for (int i = 0; i < ps->n; i++) {
+            char nm[600];
+            snprintf(nm, sizeof nm, "optim.momentum.%s", ps->names[i]);
+            const atl_st_info *ti = atl_st_find(f, nm);
+            if (!ti)
+                continue;
+            size_t bytes = sizeof(float) * (size_t)atl_type_numel(&ps->types[i]);
+            if (!ps->momentum[i]) {
+                ps->momentum[i] = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
+                if (!ps->momentum[i])
+                    abort();
+            }
+            if (atl_st_read(f, ti, ps->momentum[i], bytes, err, errlen))
+                goto fail;
+            ps->mom_started[i] = true;
+        }
+        for (int t = 0; t < atl_analog_count(an); t++) {
+            char nm[600];
+            snprintf(nm, sizeof nm, "analog.state.%s", atl_analog_name(an, t));
+            const atl_st_info *ti = atl_st_find(f, nm);
+            if (!ti) {
+                snprintf(err, errlen, "%s: no state for analog tile \"%s\" (not a checkpoint of "
+                                      "this analog model)",
+                         path, atl_analog_name(an, t));
+                goto fail;
+            }
+            size_t len = (size_t)atl_st_numel(ti);
+            void *buf = malloc(len ? len : 1);
+            if (!buf)
+                abort();
+            if (atl_st_read(f, ti, buf, len, err, errlen)) {
+                free(buf);
+                goto fail;
+            }
+            char e2[512];
+            atl_tile *tile = atl_tile_load(buf, len, e2, sizeof e2);
+            free(buf);
+            if (!tile) {
+                snprintf(err, errlen, "%s: analog tile \"%s\": %s", path, atl_analog_name(an, t),
+                         e2);
+                goto fail;
+            }
+            if (atl_analog_replace_tile(an, t, tile, err, errlen)) {
+                atl_tile_destroy(tile);
+                goto fail;
+            }
+        }
+        const char *st = atl_st_meta_get(f, "step");
+        *step = st ? strtoll(st, NULL, 10) : 0;
+    }
+    atl_st_close(f);
+    return 0;
+fail:
+    atl_st_close(f);
+    return -1;
+}
+
 int atl_params_load(atl_params *ps, const char *path, const char *const *skip, int n_skip,
                     char *err, size_t errlen)
 {
-    atl_st_tensor *t = calloc((size_t)(ps->n ? ps->n : 1), sizeof *t);
-    if (!t)
-        abort();
-    for (int i = 0; i < ps->n; i++) {
-        t[i].name = ps->names[i];
-        t[i].dtype = ATL_ST_F32;
-        t[i].ndim = ps->types[i].rank;
-        for (int k = 0; k < t[i].ndim; k++)
-            t[i].shape[k] = ps->types[i].dims[k];
-        t[i].data = ps->data[i];
-    }
-    size_t loaded = 0;
-    /* a re-initialised head may be absent from or shaped differently in the checkpoint */
-    int rc = atl_st_load(path, t, (size_t)ps->n, skip, (size_t)n_skip,
-                         n_skip ? ATL_ST_LOAD_ALLOW_UNEXPECTED : 0, &loaded, err, errlen);
-    free(t);
-    return rc;
+    int64_t step;
+    return checkpoint_load(ps, NULL, path, skip, n_skip, false, &step, err, errlen);
 }
 
 /* ---- compilation ----------------------------------------------------------------------------- */
 
-static atl_module *compile_step(const atl_train_opts *o, bool training, atl_diag *d)
+static atl_module *compile_step(const atl_train_opts *o, bool training, bool digital,
+                                atl_diag *d)
 {
     atl_module *m = atl_compile_file(d, o->model, &o->lower);
     if (!m)
         return NULL;
+    for (int k = 0; k < o->n_configs; k++)
+        if (atl_lower_config_file(d, m, o->configs[k])) {
+            atl_module_free(m);
+            return NULL;
+        }
+    if (digital)
+        atl_cfg_remove(m, "analog");
+    for (int k = 0; k < o->n_sets; k++) {
+        char path[256], err[300];
+        const char *eq = strchr(o->sets[k], '=');
+        size_t n = eq ? (size_t)(eq - o->sets[k]) : 0;
+        if (!eq || n == 0 || n >= sizeof path) {
+            atl_diag_error(d, ATL_NO_SPAN, "--set expects SECTION.KEY=VALUE, got '%s'",
+                           o->sets[k]);
+            atl_module_free(m);
+            return NULL;
+        }
+        memcpy(path, o->sets[k], n);
+        path[n] = '\0';
+        if (digital && strncmp(path, "analog.", 7) == 0)
+            continue;
+        if (atl_cfg_set_path(m, path, atl_value_parse(&m->arena, eq + 1), err, sizeof err)) {
+            atl_diag_error(d, ATL_NO_SPAN, "--set: %s", err);
+            atl_module_free(m);
+            return NULL;
+        }
+    }
     if (training) {
         atl_cfg *opt = atl_cfg_add_section(m, NULL, "optimizer", NULL, ATL_NO_LOC);
         atl_cfg_add_entry(m, opt, "momentum", (atl_value){.kind = ATL_VAL_FLOAT, .f = o->momentum},
@@ -134,9 +321,10 @@ static atl_module *compile_step(const atl_train_opts *o, bool training, atl_diag
     }
     atl_pipeline pl;
     atl_pipeline_init(&pl);
-    const char *passes = training ? "expand,shapes,verify,dce,cse,autodiff,optimizer,dce,schedule,"
-                                    "verify"
-                                  : "expand,shapes,verify,dce,cse,schedule,verify";
+    const char *passes = training ? "expand,shapes,verify,dce,cse,autodiff,analog-map,noise,"
+                                    "optimizer,dce,cse,schedule,verify"
+                                  : "expand,shapes,verify,dce,cse,analog-map,noise,dce,cse,"
+                                    "schedule,verify";
     if (atl_pipeline_parse(&pl, passes, d) || atl_pipeline_run(&pl, m, d)) {
         atl_module_free(m);
         return NULL;
@@ -328,38 +516,76 @@ static void fmt_eta(char *buf, size_t n, double s)
     snprintf(buf, n, "%ld:%02ld:%02ld", t / 3600, (t / 60) % 60, t % 60);
 }
 
-static int setup(const atl_train_opts *o, bool training, atl_module **mt, atl_module **me,
-                 model_io *io, atl_params **ps, atl_dataset **train, atl_dataset **test,
-                 atl_diag *d)
+/* Everything a run needs: the compiled steps, data, parameters (fresh, from --init, or from
+ * --resume) and the analog tiles (programmed from the digital weights with the transfer noise, or
+ * restored). */
+typedef struct run {
+    atl_module *mt, *me;
+    model_io io;
+    atl_params *ps;
+    atl_analog *an;
+    atl_dataset *train, *test;
+    int64_t start_step;
+    double tau;
+} run;
+
+static void run_free(run *r)
 {
-    char err[1024];
-    *mt = *me = NULL;
-    *ps = NULL;
-    *train = *test = NULL;
-    if (training && !(*mt = compile_step(o, true, d)))
+    atl_analog_free(r->an);
+    atl_params_free(r->ps);
+    atl_dataset_free(r->train);
+    atl_dataset_free(r->test);
+    atl_module_free(r->mt);
+    atl_module_free(r->me);
+    memset(r, 0, sizeof *r);
+}
+
+static int setup(const atl_train_opts *o, bool training, run *r, atl_diag *d)
+{
+    char err[4096];
+    memset(r, 0, sizeof *r);
+    if (training && !(r->mt = compile_step(o, true, o->digital, d)))
         return 1;
-    if (!(*me = compile_step(o, false, d)))
+    if (!(r->me = compile_step(o, false, o->digital, d)))
         return 1;
-    if (!find_io(*me, io, d))
+    if (!find_io(r->me, &r->io, d))
         return 1;
-    if (training && atl_dataset_open(o->data, ATL_SPLIT_TRAIN, o->threads, train, err,
+    if (training && atl_dataset_open(o->data, ATL_SPLIT_TRAIN, o->threads, &r->train, err,
                                      sizeof err)) {
         atl_diag_error(d, ATL_NO_SPAN, "%s", err);
         return 1;
     }
-    if (training && !check_data(*train, io, "training", d))
+    if (training && !check_data(r->train, &r->io, "training", d))
         return 1;
     if (!training || !o->no_eval) {
         const char *spec = o->eval_data ? o->eval_data : o->data;
-        if (atl_dataset_open(spec, ATL_SPLIT_TEST, o->threads, test, err, sizeof err)) {
+        if (atl_dataset_open(spec, ATL_SPLIT_TEST, o->threads, &r->test, err, sizeof err)) {
             atl_diag_error(d, ATL_NO_SPAN, "%s", err);
             return 1;
         }
-        if (!check_data(*test, io, "evaluation", d))
+        if (!check_data(r->test, &r->io, "evaluation", d))
             return 1;
     }
-    *ps = atl_params_create(*me, o->seed);
-    if (o->init && atl_params_load(*ps, o->init, o->reinit, o->n_reinit, err, sizeof err)) {
+    const atl_module *shape = r->mt ? r->mt : r->me;
+    r->ps = atl_params_create(shape, o->seed);
+    if (shape->funcs[0].n_tiles > 0) {
+        if (atl_analog_transfer_noise(shape, &r->tau, d))
+            return 1;
+        if (!(r->an = atl_analog_create(shape, o->seed, err, sizeof err))) {
+            atl_diag_error(d, ATL_NO_SPAN, "%s", err);
+            return 1;
+        }
+    }
+    const char *ck = o->resume ? o->resume : o->init;
+    if (ck && checkpoint_load(r->ps, r->an, ck, o->resume ? NULL : o->reinit,
+                              o->resume ? 0 : o->n_reinit, o->resume != NULL, &r->start_step, err,
+                              sizeof err)) {
+        atl_diag_error(d, ATL_NO_SPAN, "%s", err);
+        return 1;
+    }
+    /* weight transfer: digital weights -> tiles, with tau (decision 2); a resumed run has the
+     * tiles' own state instead */
+    if (r->an && !o->resume && atl_analog_program(r->an, r->ps, r->tau, err, sizeof err)) {
         atl_diag_error(d, ATL_NO_SPAN, "%s", err);
         return 1;
     }
@@ -371,21 +597,63 @@ static json_t *eval_json(const atl_eval_result *r)
     return json_pack("{s:f, s:f, s:I}", "loss", r->loss, "acc", r->acc, "n", (json_int_t)r->n);
 }
 
+/* Per analog weight: its tiles, device and algorithm (before) or pulse counts (after). */
+static void analog_summary(const run *r, FILE *out, bool after)
+{
+    const atl_func *f = &r->mt->funcs[0];
+    for (int p = 0; p < f->n_params; p++) {
+        int n_tiles = 0, rule = -1;
+        atl_tile_counters sum;
+        memset(&sum, 0, sizeof sum);
+        for (int t = 0; t < f->n_tiles; t++) {
+            if (strcmp(f->tiles[t].param, f->params[p].name) != 0)
+                continue;
+            n_tiles++;
+            rule = f->tiles[t].rule;
+            if (after) {
+                atl_tile_counters c;
+                atl_tile_get_counters(atl_analog_tile(r->an, atl_analog_find(r->an, f->tiles[t].name)),
+                                      &c);
+                sum.updates += c.updates;
+                sum.pulses_up_a += c.pulses_up_a;
+                sum.pulses_down_a += c.pulses_down_a;
+                sum.pulses_up_c += c.pulses_up_c;
+                sum.pulses_down_c += c.pulses_down_c;
+                sum.transfers += c.transfers;
+            }
+        }
+        if (!n_tiles)
+            continue;
+        char shp[64];
+        atl_type_str(&f->params[p].type, shp, sizeof shp);
+        if (!after) {
+            atl_analog_rule ar;
+            if (atl_analog_rule_resolve(r->mt, rule, &ar, NULL))
+                continue;
+            fprintf(out, "  analog %-40s %s: %d tile%s, %s (%.0f states), %s\n", f->params[p].name,
+                    shp + 3, n_tiles, n_tiles == 1 ? "" : "s", ar.device,
+                    atl_dev_n_states(&ar.cfg.dev_a), ar.algorithm);
+        } else {
+            fprintf(out, "  pulses %-40s A +%llu -%llu  C +%llu -%llu  transfers %llu\n",
+                    f->params[p].name, (unsigned long long)sum.pulses_up_a,
+                    (unsigned long long)sum.pulses_down_a, (unsigned long long)sum.pulses_up_c,
+                    (unsigned long long)sum.pulses_down_c, (unsigned long long)sum.transfers);
+        }
+    }
+}
+
 /* ---- training -------------------------------------------------------------------------------- */
 
 int atl_train(const atl_train_opts *o, atl_train_result *res, atl_diag *d)
 {
     FILE *out = o->out ? o->out : stdout;
-    atl_module *mt = NULL, *me = NULL;
-    atl_params *ps = NULL;
-    atl_dataset *train = NULL, *test = NULL;
+    run R;
     atl_interp *it = NULL, *ie = NULL;
     FILE *log = NULL;
     float *x = NULL;
     int32_t *y = NULL;
     atl_loader l;
     bool loader_ok = false;
-    model_io io;
     char err[1024];
     int rc = 1;
     memset(res, 0, sizeof *res);
@@ -397,20 +665,23 @@ int atl_train(const atl_train_opts *o, atl_train_result *res, atl_diag *d)
         atl_diag_error(d, ATL_NO_SPAN, "nothing to train: --epochs must be >= 1");
         return 1;
     }
-    if (setup(o, true, &mt, &me, &io, &ps, &train, &test, d))
+    if (setup(o, true, &R, d))
         goto done;
-    if (!(it = atl_interp_create(mt, ps, err, sizeof err)) ||
-        !(ie = atl_interp_create(me, ps, err, sizeof err))) {
+    if (!(it = atl_interp_create(R.mt, R.ps, err, sizeof err)) ||
+        !(ie = atl_interp_create(R.me, R.ps, err, sizeof err)) ||
+        (R.an && (atl_interp_set_analog(it, R.an, err, sizeof err) ||
+                  atl_interp_set_analog(ie, R.an, err, sizeof err)))) {
         atl_diag_error(d, ATL_NO_SPAN, "internal error: %s", err);
         rc = 3;
         goto done;
     }
+    model_io io = R.io;
     int64_t B = io.x.dims[0];
     atl_loader_opts lo = atl_loader_opts_train(B, o->seed);
     lo.crop = lo.flip = o->augment;
     lo.n_threads = o->threads;
     lo.drop_last = true;
-    if (atl_loader_init(&l, train, &lo, err, sizeof err)) {
+    if (atl_loader_init(&l, R.train, &lo, err, sizeof err)) {
         atl_diag_error(d, ATL_NO_SPAN, "%s", err);
         goto done;
     }
@@ -419,13 +690,19 @@ int atl_train(const atl_train_opts *o, atl_train_result *res, atl_diag *d)
     if (per_epoch < 1) {
         atl_diag_error(d, ATL_NO_SPAN, "the training data has fewer images (%lld) than a batch "
                                        "(%lld)",
-                       (long long)train->n, (long long)B);
+                       (long long)R.train->n, (long long)B);
         goto done;
     }
     int64_t total = per_epoch * o->epochs;
     if (o->max_steps > 0 && o->max_steps < total)
         total = o->max_steps;
-    if (o->log && !(log = fopen(o->log, "w"))) {
+    if (R.start_step > total) {
+        atl_diag_error(d, ATL_NO_SPAN, "the checkpoint is at step %lld, past the %lld steps of "
+                                       "this run",
+                       (long long)R.start_step, (long long)total);
+        goto done;
+    }
+    if (o->log && !(log = fopen(o->log, o->resume ? "a" : "w"))) {
         atl_diag_error(d, ATL_NO_SPAN, "cannot write '%s'", o->log);
         goto done;
     }
@@ -439,19 +716,27 @@ int atl_train(const atl_train_opts *o, atl_train_result *res, atl_diag *d)
     atl_interp_bind(it, "x", x);
     atl_interp_bind(it, "y", y);
     atl_interp_bind(it, "lr", &lr_value);
-    if (!o->quiet)
+    if (!o->quiet) {
         fprintf(out, "training %s on %s: %lld parameters, %lld steps/epoch, batch %lld, lr %g\n",
-                mt->name, train->name, (long long)atl_params_count(ps), (long long)per_epoch,
-                (long long)B, o->lr);
+                R.mt->name, R.train->name, (long long)atl_params_count(R.ps),
+                (long long)per_epoch, (long long)B, o->lr);
+        if (R.an) {
+            fprintf(out, "analog layers (transfer noise %g):\n", R.tau);
+            analog_summary(&R, out, false);
+        }
+        if (R.start_step)
+            fprintf(out, "resuming at step %lld\n", (long long)R.start_step);
+    }
     double t0 = now_s(), last_draw = 0;
-    int64_t step = 0;
-    int epoch = 0;
-    for (epoch = 0; epoch < o->epochs && step < total; epoch++) {
+    int64_t step = R.start_step, first = R.start_step;
+    int epoch = (int)(step / per_epoch);
+    for (; epoch < o->epochs && step < total; epoch++) {
         atl_loader_set_epoch(&l, (uint64_t)epoch);
         double loss_sum = 0;
         int64_t correct = 0, seen = 0;
         double te = now_s();
-        for (int64_t b = 0; b < per_epoch && step < total; b++, step++) {
+        for (int64_t b = step - (int64_t)epoch * per_epoch; b < per_epoch && step < total;
+             b++, step++) {
             atl_loader_fill(&l, b, x, y);
             lr_value = (float)atl_schedule_lr(&o->sched, o->lr, step, per_epoch, total);
             if (atl_interp_run(it, err, sizeof err)) {
@@ -481,13 +766,13 @@ int atl_train(const atl_train_opts *o, atl_train_result *res, atl_diag *d)
             double now = now_s();
             if (o->progress && !o->quiet && (now - last_draw > 0.2 || b + 1 == per_epoch)) {
                 last_draw = now;
-                double ips = (double)(step + 1) * (double)B / (now - t0);
+                double ips = (double)(step + 1 - first) * (double)B / (now - t0);
                 char eta[32];
                 fmt_eta(eta, sizeof eta, (double)(total - step - 1) * (double)B / ips);
                 int w = 20, done_w = (int)((b + 1) * w / per_epoch);
                 fprintf(out, "\repoch %d/%d [%.*s%*s] %lld/%lld loss %.4f acc %.3f %.0f img/s ETA %s ",
                         epoch + 1, o->epochs, done_w, "====================", w - done_w, "",
-                        (long long)(b + 1), (long long)per_epoch, loss_sum / (double)(b + 1),
+                        (long long)(b + 1), (long long)per_epoch, loss_sum / (double)(seen / B),
                         (double)correct / (double)seen, ips, eta);
                 fflush(out);
             }
@@ -497,8 +782,13 @@ int atl_train(const atl_train_opts *o, atl_train_result *res, atl_diag *d)
         res->train_acc = seen ? (double)correct / (double)seen : NAN;
         atl_eval_result er = {0};
         bool have_eval = false;
-        if (test) {
-            if (eval_loop(ie, &io, test, o->threads, &er, err, sizeof err)) {
+        if (R.test) {
+            atl_analog_snapshot *snap = R.an ? atl_analog_snapshot_take(R.an) : NULL;
+            int erc = eval_loop(ie, &io, R.test, o->threads, &er, err, sizeof err);
+            if (snap && erc == 0)
+                erc = atl_analog_snapshot_restore(R.an, snap, err, sizeof err);
+            atl_analog_snapshot_free(snap);
+            if (erc) {
                 atl_diag_error(d, ATL_NO_SPAN, "%s", err);
                 atl_eval_result_free(&er);
                 goto done;
@@ -541,26 +831,34 @@ int atl_train(const atl_train_opts *o, atl_train_result *res, atl_diag *d)
     res->steps = step;
     res->epochs = epoch;
     res->seconds = now_s() - t0;
-    res->images_per_s = res->seconds > 0 ? (double)step * (double)B / res->seconds : 0;
+    res->images_per_s = res->seconds > 0 ? (double)(step - first) * (double)B / res->seconds : 0;
+    if (R.an && !o->quiet) {
+        fprintf(out, "analog pulses:\n");
+        analog_summary(&R, out, true);
+    }
     if (o->save) {
         const atl_source *src = NULL;
         for (int i = 0; i < d->n_sources; i++)
             if (strcmp(d->sources[i]->path, o->model) == 0)
                 src = d->sources[i];
-        char hash[32], st[32], ep[32], cfg[512];
+        char hash[32], st[32], ep[32], cfg[1024], tau[32];
         snprintf(hash, sizeof hash, "%016llx",
                  (unsigned long long)(src ? fnv1a(src->text, src->len) : 0));
         snprintf(st, sizeof st, "%lld", (long long)step);
         snprintf(ep, sizeof ep, "%d", epoch);
+        snprintf(tau, sizeof tau, "%g", R.tau);
         snprintf(cfg, sizeof cfg,
                  "{\"data\": \"%s\", \"batch\": %lld, \"lr\": %g, \"momentum\": %g, "
-                 "\"weight_decay\": %g, \"seed\": %llu}",
+                 "\"weight_decay\": %g, \"seed\": %llu, \"analog_tiles\": %d}",
                  o->data, (long long)B, o->lr, o->momentum, o->weight_decay,
-                 (unsigned long long)o->seed);
-        const char *meta[] = {"format", "atl", "model", o->model, "model_name", mt->name,
+                 (unsigned long long)o->seed, atl_analog_count(R.an));
+        const char *meta[] = {"format", "atl", "model", o->model, "model_name", R.mt->name,
                               "model_hash_fnv1a64", hash, "step", st, "epoch", ep,
-                              "config", cfg};
-        if (atl_params_save(ps, o->save, meta, 7, err, sizeof err)) {
+                              "transfer_noise", tau, "config", cfg};
+        /* the digital tensors of analog weights hold what the tiles hold (apparent weights) */
+        if (R.an)
+            atl_analog_read_back(R.an, R.ps);
+        if (atl_checkpoint_save(R.ps, R.an, true, o->save, meta, 8, err, sizeof err)) {
             atl_diag_error(d, ATL_NO_SPAN, "%s", err);
             goto done;
         }
@@ -577,45 +875,70 @@ done:
     free(y);
     atl_interp_free(it);
     atl_interp_free(ie);
-    atl_params_free(ps);
-    atl_dataset_free(train);
-    atl_dataset_free(test);
-    atl_module_free(mt);
-    atl_module_free(me);
+    run_free(&R);
     return rc;
 }
 
 int atl_eval(const atl_train_opts *o, atl_eval_result *r, atl_diag *d)
 {
-    atl_module *mt = NULL, *me = NULL;
-    atl_params *ps = NULL;
-    atl_dataset *train = NULL, *test = NULL;
-    atl_interp *ie = NULL;
-    model_io io;
+    run R;
+    atl_interp *ie = NULL, *idl = NULL;
+    atl_module *mdig = NULL;
     char err[1024];
     int rc = 1;
     memset(r, 0, sizeof *r);
-    /* BLAS stays single-threaded whatever --threads says: a threaded sgemm may split sums
-     * differently and break bit-reproducibility (threads go to data loading) */
+    r->ideal_loss = r->ideal_acc = NAN;
     atl_k_init(1);
-    if (setup(o, false, &mt, &me, &io, &ps, &train, &test, d))
+    /* an analog checkpoint evaluates the analog forward path with the tiles it saved */
+    atl_train_opts oo = *o;
+    if (o->init && !o->resume) {
+        atl_st_file *f = NULL;
+        if (atl_st_open(o->init, &f, err, sizeof err) == 0) {
+            for (size_t j = 0; j < atl_st_count(f); j++)
+                if (strncmp(atl_st_at(f, j)->name, "analog.state.", 13) == 0 && !o->digital) {
+                    oo.resume = o->init;
+                    break;
+                }
+            atl_st_close(f);
+        }
+    }
+    if (setup(&oo, false, &R, d))
         goto done;
-    if (!(ie = atl_interp_create(me, ps, err, sizeof err))) {
+    if (!(ie = atl_interp_create(R.me, R.ps, err, sizeof err)) ||
+        (R.an && atl_interp_set_analog(ie, R.an, err, sizeof err))) {
         atl_diag_error(d, ATL_NO_SPAN, "internal error: %s", err);
         rc = 3;
         goto done;
     }
-    if (eval_loop(ie, &io, test, o->threads, r, err, sizeof err)) {
+    if (eval_loop(ie, &R.io, R.test, o->threads, r, err, sizeof err)) {
         atl_diag_error(d, ATL_NO_SPAN, "%s", err);
         goto done;
+    }
+    r->ideal_loss = r->ideal_acc = NAN;
+    if (R.an) {
+        /* the same weights, read back from the tiles, evaluated digitally (no IO noise) */
+        atl_eval_result ideal;
+        atl_analog_read_back(R.an, R.ps);
+        if (!(mdig = compile_step(o, false, true, d)))
+            goto done;
+        if (!(idl = atl_interp_create(mdig, R.ps, err, sizeof err))) {
+            atl_diag_error(d, ATL_NO_SPAN, "internal error: %s", err);
+            rc = 3;
+            goto done;
+        }
+        if (eval_loop(idl, &R.io, R.test, o->threads, &ideal, err, sizeof err)) {
+            atl_diag_error(d, ATL_NO_SPAN, "%s", err);
+            goto done;
+        }
+        r->ideal_loss = ideal.loss;
+        r->ideal_acc = ideal.acc;
+        atl_eval_result_free(&ideal);
     }
     rc = 0;
 done:
     atl_interp_free(ie);
-    atl_params_free(ps);
-    atl_dataset_free(train);
-    atl_dataset_free(test);
-    atl_module_free(mt);
-    atl_module_free(me);
+    atl_interp_free(idl);
+    atl_module_free(mdig);
+    run_free(&R);
     return rc;
 }

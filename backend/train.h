@@ -46,6 +46,13 @@ typedef struct atl_train_opts {
     const char *init;         /* checkpoint to start from (NULL: fresh initialisation) */
     const char *const *reinit; /* parameter name patterns re-initialised instead of loaded */
     int n_reinit;
+    const char *resume;       /* continue a run from its checkpoint (parameters, optimiser state,
+                                 analog tile state, step) bit-exactly */
+    const char *const *sets;  /* configuration overrides "analog.transfer_noise=0.1" */
+    int n_sets;
+    bool digital;             /* ignore the model's analog section (digital baseline) */
+    const char *const *configs; /* files whose configuration sections replace the model's */
+    int n_configs;
     const char *save; /* checkpoint written at the end (atomically) */
     const char *log;  /* metrics as JSON lines (NULL: none) */
     FILE *out;        /* progress and summaries (stdout when NULL) */
@@ -57,6 +64,8 @@ void atl_train_opts_default(atl_train_opts *o);
 
 typedef struct atl_eval_result {
     double loss, acc;
+    double ideal_loss, ideal_acc; /* analog models: the same weights evaluated digitally (NaN:
+                                     no analog layers) */
     int64_t n;
     int classes;
     int64_t *confusion; /* classes x classes, row = true label; malloc'd */
@@ -78,9 +87,14 @@ int atl_train(const atl_train_opts *o, atl_train_result *r, atl_diag *d);
 int atl_eval(const atl_train_opts *o, atl_eval_result *r, atl_diag *d);
 void atl_eval_result_free(atl_eval_result *r);
 
-/* Checkpoints (safetensors): parameters under their DSL names, metadata strings. */
+/* Checkpoints (safetensors): parameters under their DSL names, then (optionally) the optimiser's
+ * momentum buffers as "optim.momentum.<name>" and every analog tile's full state as a U8 tensor
+ * "analog.state.<tile>"; metadata strings. Written atomically. */
 int atl_params_save(const atl_params *ps, const char *path, const char *const *meta_kv,
                     int n_meta, char *err, size_t errlen);
+int atl_checkpoint_save(const atl_params *ps, const atl_analog *an, bool with_optim,
+                        const char *path, const char *const *meta_kv, int n_meta, char *err,
+                        size_t errlen);
 int atl_params_load(atl_params *ps, const char *path, const char *const *skip, int n_skip,
                     char *err, size_t errlen);
 

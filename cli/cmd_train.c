@@ -30,13 +30,21 @@ static const char *train_help =
     "  --warmup N           linear warm-up over N steps\n"
     "  --seed S             initialisation, shuffling, augmentation (default 1)\n"
     "checkpoints and logs:\n"
-    "  --init CKPT          start from a safetensors checkpoint\n"
+    "  --init CKPT          start from a safetensors checkpoint (analog layers are programmed\n"
+    "                       from its digital weights with analog.transfer_noise)\n"
+    "  --resume CKPT        continue the run saved in CKPT (with its optimiser and analog tile\n"
+    "                       state and step) bit-exactly; give the same options as the first run\n"
     "  --reinit PATTERN     re-initialise these parameters instead of loading them (e.g. head;\n"
     "                       repeatable): the transfer-learning step\n"
     "  --save CKPT          write the trained parameters (atomically)\n"
     "  --log FILE           metrics as JSON lines, one per epoch\n"
     "model:\n"
     "  -D NAME=VALUE        override a model parameter (e.g. -D classes=2)\n"
+    "  --config FILE        take the configuration sections (e.g. `analog { ... }`) of FILE;\n"
+    "                       they replace the model's (repeatable)\n"
+    "  --set PATH=VALUE     override a configuration entry, e.g. --set analog.transfer_noise=0.1,\n"
+    "                       --set analog.device=reram_sb, --set analog.io.out_noise=0.1\n"
+    "  --digital            ignore the model's analog section (all layers digital)\n"
     "  --model NAME         which model of the file\n"
     "other:\n"
     "  --threads N          threads for BLAS and data loading (results do not depend on it)\n"
@@ -47,12 +55,42 @@ static const char *eval_help =
     "\n"
     "Evaluate a checkpoint on the test split of a data set: accuracy, loss, confusion counts.\n"
     "\n"
+    "An analog model is evaluated on its tiles (with their IO noise; the tiles' saved state when\n"
+    "the checkpoint has one) and also with the same weights read back and run digitally.\n"
+    "\n"
     "options: --data SPEC, --eval-data SPEC, --batch N, -D NAME=VALUE, --model NAME,\n"
-    "         --threads N, --json (machine-readable output)\n";
+    "         --config FILE, --set PATH=VALUE, --digital, --threads N, --json\n";
 
 /* Shared option parsing. Returns 1 if consumed, 0 if not an option of ours, -1 on error. */
-static int train_option(cli_args *a, atl_train_opts *o, const char **defines, const char **reinit)
+static int train_option(cli_args *a, atl_train_opts *o, const char **defines, const char **reinit,
+                        const char **sets, const char **configs)
 {
+    if (cli_is(a, "--config")) {
+        const char *s = cli_value(a);
+        if (!s)
+            return -1;
+        if (o->n_configs == 16) {
+            cli_usage_error(a->cmd, "too many --config options");
+            return -1;
+        }
+        configs[o->n_configs++] = s;
+        return 1;
+    }
+    if (cli_is(a, "--set")) {
+        const char *s = cli_value(a);
+        if (!s)
+            return -1;
+        if (o->n_sets == 256) {
+            cli_usage_error(a->cmd, "too many --set options");
+            return -1;
+        }
+        sets[o->n_sets++] = s;
+        return 1;
+    }
+    if (cli_is(a, "--digital")) {
+        o->digital = true;
+        return 1;
+    }
     long long v;
     double f;
     if (cli_is(a, "--data"))
@@ -170,17 +208,22 @@ int cmd_train(int argc, char **argv)
     cli_args_init(&a, argc, argv, "train");
     atl_train_opts o;
     atl_train_opts_default(&o);
-    const char *defines[256], *reinit[64];
+    const char *defines[256], *reinit[64], *sets[256], *configs[16];
     o.lower.defines = defines;
     o.reinit = reinit;
+    o.sets = sets;
+    o.configs = configs;
     while (cli_next(&a)) {
         int r;
         if (cli_is(&a, "--help") || cli_is(&a, "-h")) {
             fputs(train_help, stdout);
             return ATL_EXIT_OK;
         }
-        if ((r = train_option(&a, &o, defines, reinit)) != 0) {
+        if ((r = train_option(&a, &o, defines, reinit, sets, configs)) != 0) {
             if (r < 0)
+                return ATL_EXIT_USAGE;
+        } else if (cli_is(&a, "--resume")) {
+            if (!(o.resume = cli_value(&a)))
                 return ATL_EXIT_USAGE;
         } else if (cli_is(&a, "--save")) {
             if (!(o.save = cli_value(&a)))
@@ -230,9 +273,11 @@ int cmd_eval(int argc, char **argv)
     cli_args_init(&a, argc, argv, "eval");
     atl_train_opts o;
     atl_train_opts_default(&o);
-    const char *defines[256], *reinit[64];
+    const char *defines[256], *reinit[64], *sets[256], *configs[16];
     o.lower.defines = defines;
     o.reinit = reinit;
+    o.sets = sets;
+    o.configs = configs;
     bool as_json = false;
     while (cli_next(&a)) {
         int r;
@@ -240,7 +285,7 @@ int cmd_eval(int argc, char **argv)
             fputs(eval_help, stdout);
             return ATL_EXIT_OK;
         }
-        if ((r = train_option(&a, &o, defines, reinit)) != 0) {
+        if ((r = train_option(&a, &o, defines, reinit, sets, configs)) != 0) {
             if (r < 0)
                 return ATL_EXIT_USAGE;
         } else if (cli_is(&a, "--json")) {
@@ -271,8 +316,10 @@ int cmd_eval(int argc, char **argv)
     int rc = atl_eval(&o, &r, &d);
     if (rc == 0) {
         if (as_json) {
-            printf("{\"n\": %lld, \"acc\": %.6f, \"loss\": %.6f, \"confusion\": [", (long long)r.n,
-                   r.acc, r.loss);
+            printf("{\"n\": %lld, \"acc\": %.6f, \"loss\": %.6f, ", (long long)r.n, r.acc, r.loss);
+            if (!isnan(r.ideal_acc))
+                printf("\"ideal_acc\": %.6f, \"ideal_loss\": %.6f, ", r.ideal_acc, r.ideal_loss);
+            printf("\"confusion\": [");
             for (int i = 0; i < r.classes; i++) {
                 printf(i ? ", [" : "[");
                 for (int j = 0; j < r.classes; j++)
@@ -283,6 +330,10 @@ int cmd_eval(int argc, char **argv)
         } else {
             printf("evaluated %lld images: accuracy %.4f, loss %.4f\n", (long long)r.n, r.acc,
                    r.loss);
+            if (!isnan(r.ideal_acc))
+                printf("with ideal (digital) read-out of the analog weights: accuracy %.4f, loss "
+                       "%.4f\n",
+                       r.ideal_acc, r.ideal_loss);
             printf("confusion (rows: true class, columns: predicted):\n");
             for (int i = 0; i < r.classes; i++) {
                 int64_t row = 0;

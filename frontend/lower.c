@@ -2315,3 +2315,43 @@ atl_module *atl_compile_file(atl_diag *d, const char *path, const atl_lower_opts
     atl_ast_free(ast);
     return m;
 }
+
+/* Configuration sections of another file (e.g. an analog set-up shared by experiments) replace the
+ * module's sections of the same names. The file's consts are visible to its sections. */
+int atl_lower_config_file(atl_diag *d, atl_module *m, const char *path)
+{
+    int errs0 = atl_diag_errors(d);
+    int id = atl_diag_load_file(d, path);
+    if (id < 0)
+        return -1;
+    atl_ast *file = atl_parse(d, id);
+    if (!file)
+        return -1;
+    L l = {.d = d, .src = id, .file = file, .m = m};
+    atl_arena_init(&l.tmp);
+    l.mod_file = atl_module_add_source(m, atl_diag_source(d, id)->path);
+    l.files[0] = file;
+    l.n_files = 1;
+    frame_set(&l, &l.globals, "B", v_int(m->batch));
+    ctx gc = {.l = &l, .fi = 0, .fr = &l.globals};
+    for (int i = 0; i < file->n_kids; i++) {
+        const atl_ast *it = file->kids[i];
+        if (it->kind == ATL_AST_CONST)
+            frame_set(&l, &l.globals, it->name, eval(&gc, it->a));
+        else if (it->kind == ATL_AST_MODEL || it->kind == ATL_AST_BLOCKDEF ||
+                 it->kind == ATL_AST_IMPORT)
+            atl_diag_error(d, it->span, "a configuration file holds only consts and sections");
+    }
+    if (atl_diag_errors(d) == errs0) {
+        for (int i = 0; i < file->n_kids; i++)
+            if (file->kids[i]->kind == ATL_AST_CONFIG)
+                atl_cfg_remove(m, file->kids[i]->name);
+        for (int i = 0; i < file->n_kids; i++)
+            if (file->kids[i]->kind == ATL_AST_CONFIG)
+                lower_config(&l, &gc, file->kids[i], NULL);
+    }
+    free(l.globals.b);
+    atl_arena_free(&l.tmp);
+    atl_ast_free(file);
+    return atl_diag_errors(d) > errs0 ? -1 : 0;
+}

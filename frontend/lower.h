@@ -23,6 +23,10 @@ typedef struct atl_lower_opts {
 /* Elaborate `file` (parsed from source_id). Returns NULL after reporting errors. */
 atl_module *atl_lower(atl_diag *d, const atl_ast *file, int source_id, const atl_lower_opts *o);
 
+/* Merge the configuration sections of another file into m (replacing sections of the same
+ * names). Returns 0 or -1 after reporting errors. */
+int atl_lower_config_file(atl_diag *d, atl_module *m, const char *path);
+
 /* Load + parse + elaborate a model file. Returns NULL after reporting errors. */
 atl_module *atl_compile_file(atl_diag *d, const char *path, const atl_lower_opts *o);
 

@@ -272,3 +272,91 @@ void atl_analog_resolve(atl_module *m, atl_diag *d)
     }
     free(is_weight);
 }
+
+/* Parse a command-line value: integer, float, true/false, "quoted" or bare string. */
+atl_value atl_value_parse(atl_arena *a, const char *text)
+{
+    atl_value v;
+    memset(&v, 0, sizeof v);
+    char *end;
+    if (strcmp(text, "true") == 0 || strcmp(text, "false") == 0) {
+        v.kind = ATL_VAL_BOOL;
+        v.b = text[0] == 't';
+        return v;
+    }
+    long long i = strtoll(text, &end, 10);
+    if (*text && *end == '\0') {
+        v.kind = ATL_VAL_INT;
+        v.i = i;
+        return v;
+    }
+    double f = strtod(text, &end);
+    if (*text && *end == '\0') {
+        v.kind = ATL_VAL_FLOAT;
+        v.f = f;
+        return v;
+    }
+    size_t n = strlen(text);
+    v.kind = ATL_VAL_STR;
+    if (n >= 2 && text[0] == '"' && text[n - 1] == '"')
+        v.s = atl_arena_strndup(a, text + 1, n - 2);
+    else
+        v.s = atl_arena_strdup(a, text);
+    return v;
+}
+
+int atl_cfg_set_path(atl_module *m, const char *path, atl_value v, char *err, size_t errlen)
+{
+    char buf[256];
+    if (strlen(path) >= sizeof buf || !strchr(path, '.')) {
+        snprintf(err, errlen, "'%s' is not a SECTION.KEY path (e.g. analog.transfer_noise)", path);
+        return -1;
+    }
+    strcpy(buf, path);
+    char *parts[16];
+    int n = 0;
+    for (char *save = NULL, *t = strtok_r(buf, ".", &save); t && n < 16;
+         t = strtok_r(NULL, ".", &save))
+        parts[n++] = t;
+    if (n < 2) {
+        snprintf(err, errlen, "'%s' is not a SECTION.KEY path", path);
+        return -1;
+    }
+    /* top-level section */
+    atl_cfg *c = NULL;
+    for (int i = 0; i < m->n_configs; i++)
+        if (strcmp(m->configs[i].key, parts[0]) == 0)
+            c = &m->configs[i];
+    if (!c)
+        c = atl_cfg_add_section(m, NULL, parts[0], NULL, ATL_NO_LOC);
+    for (int k = 1; k + 1 < n; k++) {
+        atl_cfg *sub = NULL;
+        for (int i = 0; i < c->n_kids; i++)
+            if (!c->kids[i].is_entry && strcmp(c->kids[i].key, parts[k]) == 0)
+                sub = &c->kids[i];
+        if (!sub)
+            sub = atl_cfg_add_section(m, c, parts[k], NULL, ATL_NO_LOC);
+        c = sub;
+    }
+    /* replace the last entry of that name, or append */
+    for (int i = c->n_kids - 1; i >= 0; i--)
+        if (c->kids[i].is_entry && strcmp(c->kids[i].key, parts[n - 1]) == 0) {
+            c->kids[i].value = atl_value_copy(&m->arena, &v);
+            return 0;
+        }
+    atl_cfg_add_entry(m, c, parts[n - 1], v, ATL_NO_LOC);
+    return 0;
+}
+
+void atl_cfg_remove(atl_module *m, const char *section)
+{
+    int k = 0;
+    for (int i = 0; i < m->n_configs; i++) {
+        if (strcmp(m->configs[i].key, section) == 0) {
+            atl_cfg_free_tree(&m->configs[i]);
+            continue;
+        }
+        m->configs[k++] = m->configs[i];
+    }
+    m->n_configs = k;
+}

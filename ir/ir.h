@@ -110,7 +110,7 @@ typedef struct atl_attr {
     } v;
 } atl_attr;
 
-#define ATL_MAX_ATTRS 8
+#define ATL_MAX_ATTRS 16
 
 typedef struct atl_attr_schema {
     int n;
@@ -179,12 +179,26 @@ typedef struct atl_param {
     atl_loc loc;
 } atl_param;
 
+/* An analog tile: a rows x cols block of a linear layer's weight parameter living on a simulated
+ * crossbar (passes/analog_map.c). Rows are outputs, columns inputs. */
+typedef struct atl_tile_decl {
+    const char *name;
+    int64_t rows, cols;
+    const char *param;  /* the digital weight it holds a block of */
+    int64_t row0, col0; /* the block's position in the weight matrix */
+    int32_t rule;       /* index of the `layers` rule of the analog section that configures it */
+    uint64_t stream;    /* RNG stream id (stable: derived from the name) */
+    atl_loc loc;
+} atl_tile_decl;
+
 typedef struct atl_func {
     const char *name;
     atl_node *nodes;
     int32_t n_nodes, cap_nodes;
     atl_param *params; /* parameters declared in this function (main: the module's) */
     int32_t n_params, cap_params;
+    atl_tile_decl *tiles; /* analog tiles (after analog-map) */
+    int32_t n_tiles, cap_tiles;
     int32_t *outputs;
     const char **output_names; /* may contain NULL */
     int32_t n_outputs;
@@ -250,6 +264,8 @@ int32_t atl_func_add_node(atl_module *m, atl_func *f, atl_op op, const int32_t *
 int32_t atl_func_add_param(atl_module *m, atl_func *f, const char *name, atl_type type,
                            atl_init init, atl_loc loc); /* -1 if the name exists */
 int32_t atl_func_find_param(const atl_func *f, const char *name);
+int32_t atl_func_add_tile(atl_module *m, atl_func *f, const atl_tile_decl *t); /* -1: duplicate */
+int32_t atl_func_find_tile(const atl_func *f, const char *name);
 void atl_func_set_outputs(atl_module *m, atl_func *f, const int32_t *outs, const char **names,
                           int n);
 
@@ -281,6 +297,12 @@ bool atl_value_equal(const atl_value *a, const atl_value *b);
 atl_value atl_value_copy(atl_arena *a, const atl_value *v);
 void atl_cfg_copy_into(atl_module *dst, atl_cfg *dst_parent, const atl_cfg *src);
 void atl_cfg_free_tree(atl_cfg *c); /* frees the kids arrays (strings live in the arena) */
+/* Command-line overrides: `--set analog.io.out_noise=0.1`. The value text is an integer, float,
+ * true/false or a (quoted or bare) string. Sections on the path are created as needed; an
+ * existing entry of that name is replaced, else the entry is appended (later entries win). */
+atl_value atl_value_parse(atl_arena *a, const char *text);
+int atl_cfg_set_path(atl_module *m, const char *path, atl_value v, char *err, size_t errlen);
+void atl_cfg_remove(atl_module *m, const char *section); /* every top-level section of that name */
 /* Glob match with '*' (any run, also across dots) and '?' (one character). */
 bool atl_glob_match(const char *pattern, const char *text);
 /* Resolve analog bindings of main's parameters from the `analog` section's `layers "GLOB"`

@@ -198,6 +198,7 @@ static void func_free(atl_func *f)
 {
     free(f->nodes);
     free(f->params);
+    free(f->tiles);
 }
 
 void atl_module_free(atl_module *m)
@@ -333,6 +334,33 @@ int32_t atl_func_add_param(atl_module *m, atl_func *f, const char *name, atl_typ
     return f->n_params++;
 }
 
+int32_t atl_func_find_tile(const atl_func *f, const char *name)
+{
+    for (int i = 0; i < f->n_tiles; i++)
+        if (strcmp(f->tiles[i].name, name) == 0)
+            return i;
+    return -1;
+}
+
+int32_t atl_func_add_tile(atl_module *m, atl_func *f, const atl_tile_decl *t)
+{
+    if (atl_func_find_tile(f, t->name) >= 0)
+        return -1;
+    if (f->n_tiles == f->cap_tiles) {
+        int nc = f->cap_tiles ? 2 * f->cap_tiles : 16;
+        atl_tile_decl *p = realloc(f->tiles, (size_t)nc * sizeof *p);
+        if (!p)
+            abort();
+        f->tiles = p;
+        f->cap_tiles = nc;
+    }
+    atl_tile_decl *d = &f->tiles[f->n_tiles];
+    *d = *t;
+    d->name = atl_arena_strdup(&m->arena, t->name);
+    d->param = atl_arena_strdup(&m->arena, t->param ? t->param : "");
+    return f->n_tiles++;
+}
+
 void atl_func_set_outputs(atl_module *m, atl_func *f, const int32_t *outs, const char **names,
                           int n)
 {
@@ -415,6 +443,8 @@ atl_module *atl_module_clone(const atl_module *m)
             g->params[k].frozen = f->params[p].frozen;
             g->params[k].analog = f->params[p].analog;
         }
+        for (int t = 0; t < f->n_tiles; t++)
+            atl_func_add_tile(r, g, &f->tiles[t]);
         for (int ni = 0; ni < f->n_nodes; ni++) {
             const atl_node *n = &f->nodes[ni];
             int32_t k = atl_func_add_node(r, g, n->op, n->src, n->n_src, n->attrs, n->n_attrs,

@@ -602,6 +602,93 @@ static bool parse_param_line(parser *p, atl_func *f)
     return ok;
 }
 
+/* tile "NAME" : f32[R,C] param="P" at=[R0,C0] rule=K stream=S [loc(...)] */
+static bool parse_tile_line(parser *p, atl_func *f)
+{
+    next(p); /* tile */
+    if (p->t.kind != T_STRING) {
+        expected(p, "a tile name string");
+        return false;
+    }
+    atl_tile_decl t;
+    memset(&t, 0, sizeof t);
+    char *name = strdup(p->t.text), *param = NULL;
+    uint32_t nb = p->t.begin, ne = p->t.end;
+    next(p);
+    atl_type ty;
+    bool ok = expect_punct(p, ':') && parse_type(p, &ty);
+    if (ok && (ty.rank != 2 || ty.dtype != ATL_F32)) {
+        p_error(p, nb, ne, "a tile is an f32 matrix [rows, cols]");
+        ok = false;
+    }
+    static const char *const keys[] = {"param", "at", "rule", "stream"};
+    for (int k = 0; ok && k < 4; k++) {
+        if (!is_ident(p, keys[k])) {
+            char w[32];
+            snprintf(w, sizeof w, "'%s='", keys[k]);
+            expected(p, w);
+            ok = false;
+            break;
+        }
+        next(p);
+        if (!(ok = expect_punct(p, '=')))
+            break;
+        if (k == 0) {
+            if (p->t.kind != T_STRING) {
+                expected(p, "a parameter name string");
+                ok = false;
+                break;
+            }
+            param = strdup(p->t.text);
+            next(p);
+        } else if (k == 1) {
+            int64_t v[2];
+            ok = expect_punct(p, '[');
+            for (int j = 0; ok && j < 2; j++) {
+                if (p->t.kind != T_INT || p->t.ival < 0) {
+                    expected(p, "a row/column offset");
+                    ok = false;
+                    break;
+                }
+                v[j] = p->t.ival;
+                next(p);
+                if (j == 0)
+                    ok = expect_punct(p, ',');
+            }
+            if (ok)
+                ok = expect_punct(p, ']');
+            t.row0 = v[0];
+            t.col0 = v[1];
+        } else {
+            if (p->t.kind != T_INT || p->t.ival < 0) {
+                expected(p, "a non-negative integer");
+                ok = false;
+                break;
+            }
+            if (k == 2)
+                t.rule = (int32_t)p->t.ival;
+            else
+                t.stream = (uint64_t)p->t.ival;
+            next(p);
+        }
+    }
+    if (ok)
+        ok = parse_loc(p, &t.loc);
+    if (ok) {
+        t.name = name;
+        t.param = param;
+        t.rows = ty.dims[0];
+        t.cols = ty.dims[1];
+        if (atl_func_add_tile(p->m, f, &t) < 0) {
+            p_error(p, nb, ne, "duplicate tile \"%s\"", name);
+            ok = false;
+        }
+    }
+    free(name);
+    free(param);
+    return ok;
+}
+
 static bool parse_node_line(parser *p, int fi)
 {
     atl_func *f = &p->m->funcs[fi];
@@ -796,13 +883,15 @@ static void parse_func(parser *p)
             ok = false;
         } else if (is_ident(p, "param"))
             ok = parse_param_line(p, &p->m->funcs[fi]);
+        else if (is_ident(p, "tile"))
+            ok = parse_tile_line(p, &p->m->funcs[fi]);
         else if (p->t.kind == T_VALUE)
             ok = parse_node_line(p, fi);
         else if (is_ident(p, "return")) {
             ok = parse_return(p, fi);
             returned = true;
         } else {
-            expected(p, "'param', a value definition, 'return' or '}'");
+            expected(p, "'param', 'tile', a value definition, 'return' or '}'");
             ok = false;
         }
         if (!ok) {

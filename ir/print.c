@@ -102,6 +102,17 @@ static void print_func(FILE *out, const atl_func *f)
         print_loc(out, p->loc);
         fputc('\n', out);
     }
+    for (int i = 0; i < f->n_tiles; i++) {
+        const atl_tile_decl *t = &f->tiles[i];
+        fputs("  tile ", out);
+        atl_print_string_literal(out, t->name);
+        fprintf(out, " : f32[%lld,%lld] param=", (long long)t->rows, (long long)t->cols);
+        atl_print_string_literal(out, t->param);
+        fprintf(out, " at=[%lld,%lld] rule=%d stream=%llu", (long long)t->row0, (long long)t->col0,
+                t->rule, (unsigned long long)t->stream);
+        print_loc(out, t->loc);
+        fputc('\n', out);
+    }
     for (int i = 0; i < f->n_nodes; i++) {
         const atl_node *n = &f->nodes[i];
         fprintf(out, "  %%%d = %s", i, atl_op_name(n->op));

@@ -624,6 +624,78 @@ static int shape_sgd_update(shape_ctx *c, atl_type *out)
     return 0;
 }
 
+/* ---- analog tiles ---- */
+
+static const atl_tile_decl *tile_of(shape_ctx *c)
+{
+    const char *name = atl_node_attr_str(c->n, "tile");
+    int32_t k = name ? atl_func_find_tile(c->f, name) : -1;
+    if (k < 0) {
+        fail(c, "%s: unknown tile \"%s\"", atl_op_name(c->n->op), name ? name : "?");
+        return NULL;
+    }
+    return &c->f->tiles[k];
+}
+
+static bool io_names_ok(shape_ctx *c)
+{
+    static const char *const nms[] = {"none", "abs_max", "max", "constant", "abs_max_np_sum",
+                                      "average_abs_max"};
+    static const char *const bms[] = {"none", "iterative", "iterative_worst_case"};
+    const char *nm = atl_node_attr_str(c->n, "nm"), *bm = atl_node_attr_str(c->n, "bm");
+    bool okn = false, okb = false;
+    for (size_t i = 0; nm && i < sizeof nms / sizeof nms[0]; i++)
+        okn |= strcmp(nm, nms[i]) == 0;
+    for (size_t i = 0; bm && i < sizeof bms / sizeof bms[0]; i++)
+        okb |= strcmp(bm, bms[i]) == 0;
+    if (!okn)
+        return fail(c, "%s: unknown noise management '%s'", atl_op_name(c->n->op), nm ? nm : ""),
+               false;
+    if (!okb)
+        return fail(c, "%s: unknown bound management '%s'", atl_op_name(c->n->op), bm ? bm : ""),
+               false;
+    return true;
+}
+
+static int shape_analog_mvm(shape_ctx *c, atl_type *out)
+{
+    char a[96];
+    const atl_tile_decl *t = tile_of(c);
+    if (!t || need_f32(c, 0))
+        return -1;
+    bool back = c->n->op == ATL_OP_ANALOG_MVM_T || c->n->op == ATL_OP_ANALOG_MVM_T_IO;
+    if ((c->n->op == ATL_OP_ANALOG_MVM_IO || c->n->op == ATL_OP_ANALOG_MVM_T_IO) &&
+        !io_names_ok(c))
+        return -1;
+    int64_t in = back ? t->rows : t->cols, outd = back ? t->cols : t->rows;
+    const atl_type *x = c->in[0];
+    if (x->rank < 1 || x->dims[x->rank - 1] != in)
+        return fail(c, "%s: input %s does not end in the tile's %lld %s", atl_op_name(c->n->op),
+                    TS(x, a), (long long)in, back ? "rows" : "columns");
+    *out = *x;
+    out->dims[x->rank - 1] = outd;
+    return 0;
+}
+
+static int shape_analog_grad(shape_ctx *c, atl_type *out)
+{
+    char a[96], b[96];
+    const atl_tile_decl *t = tile_of(c);
+    if (!t || need_f32(c, 0) || need_f32(c, 1))
+        return -1;
+    const atl_type *x = c->in[0], *d = c->in[1];
+    if (x->rank < 1 || d->rank < 1 || x->dims[x->rank - 1] != t->cols ||
+        d->dims[d->rank - 1] != t->rows ||
+        atl_type_numel(x) / t->cols != atl_type_numel(d) / t->rows)
+        return fail(c, "%s: inputs %s and errors %s do not fit the %lldx%lld tile",
+                    atl_op_name(c->n->op), TS(x, a), TS(d, b), (long long)t->rows,
+                    (long long)t->cols);
+    if (c->n->op == ATL_OP_ANALOG_UPDATE && (c->in[2]->dtype != ATL_F32 || c->in[2]->rank != 0))
+        return fail(c, "analog_update: the learning rate must be an f32 scalar");
+    *out = atl_type_make(ATL_F32, 0, NULL);
+    return 0;
+}
+
 static const shape_fn shape_rules[] = {
     [ATL_OP_INPUT] = shape_input,
     [ATL_OP_PARAM] = shape_param,
@@ -673,6 +745,12 @@ static const shape_fn shape_rules[] = {
     [ATL_OP_CROSS_ENTROPY_GRAD] = shape_loss_grad,
     [ATL_OP_MSE_GRAD] = shape_loss_grad,
     [ATL_OP_SGD_UPDATE] = shape_sgd_update,
+    [ATL_OP_ANALOG_MVM] = shape_analog_mvm,
+    [ATL_OP_ANALOG_MVM_T] = shape_analog_mvm,
+    [ATL_OP_ANALOG_MVM_IO] = shape_analog_mvm,
+    [ATL_OP_ANALOG_MVM_T_IO] = shape_analog_mvm,
+    [ATL_OP_ANALOG_GRAD] = shape_analog_grad,
+    [ATL_OP_ANALOG_UPDATE] = shape_analog_grad,
 };
 static_assert(sizeof shape_rules / sizeof shape_rules[0] == ATL_OP_COUNT,
               "every op needs a shape rule");

@@ -61,6 +61,23 @@ static int verify_func(const atl_module *m, int fi, atl_diag *d)
                 ERR(f->params[i].loc, "duplicate parameter \"%s\" in @%s", f->params[i].name,
                     f->name);
 
+    for (int i = 0; i < f->n_tiles; i++) {
+        const atl_tile_decl *t = &f->tiles[i];
+        int32_t p = atl_func_find_param(f, t->param);
+        if (t->rows <= 0 || t->cols <= 0)
+            ERR(t->loc, "tile \"%s\" has an empty shape", t->name);
+        else if (p < 0)
+            ERR(t->loc, "tile \"%s\" refers to unknown parameter \"%s\"", t->name, t->param);
+        else if (f->params[p].type.rank != 2 || t->row0 < 0 || t->col0 < 0 ||
+                 t->row0 + t->rows > f->params[p].type.dims[0] ||
+                 t->col0 + t->cols > f->params[p].type.dims[1])
+            ERR(t->loc, "tile \"%s\" [%lld:%lld, %lld:%lld] lies outside parameter \"%s\"",
+                t->name, (long long)t->row0, (long long)(t->row0 + t->rows), (long long)t->col0,
+                (long long)(t->col0 + t->cols), t->param);
+        for (int j = 0; j < i; j++)
+            if (strcmp(f->tiles[j].name, t->name) == 0)
+                ERR(t->loc, "duplicate tile \"%s\"", t->name);
+    }
     for (int i = 0; i < f->n_nodes; i++) {
         const atl_node *n = &f->nodes[i];
         const atl_op_info *info = atl_op_get(n->op);

@@ -385,6 +385,12 @@ static const grad_rule grad_rules[] = {
     [ATL_OP_CROSS_ENTROPY_GRAD] = g_unsupported,
     [ATL_OP_MSE_GRAD] = g_unsupported,
     [ATL_OP_SGD_UPDATE] = g_unsupported,
+    [ATL_OP_ANALOG_MVM] = g_unsupported,
+    [ATL_OP_ANALOG_MVM_T] = g_unsupported,
+    [ATL_OP_ANALOG_MVM_IO] = g_unsupported,
+    [ATL_OP_ANALOG_MVM_T_IO] = g_unsupported,
+    [ATL_OP_ANALOG_GRAD] = g_unsupported,
+    [ATL_OP_ANALOG_UPDATE] = g_unsupported,
 };
 static_assert(sizeof grad_rules / sizeof grad_rules[0] == ATL_OP_COUNT,
               "every op needs a gradient rule (g_none or g_unsupported if it has none)");

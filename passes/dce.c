@@ -28,10 +28,14 @@ static void dce_func(atl_module *m, atl_func *f)
     for (int i = 0; i < f->n_nodes; i++)
         repl[i] = live[i] ? i : -1;
     atl_func_rebuild(m, f, repl);
-    /* drop unreferenced parameters, keeping declaration order */
+    /* drop unreferenced parameters, keeping declaration order (a parameter held by analog tiles
+     * stays: it is programmed into and read back from the tiles) */
     int k = 0;
     for (int p = 0; p < f->n_params; p++) {
         bool used = false;
+        for (int t = 0; t < f->n_tiles && !used; t++)
+            if (strcmp(f->tiles[t].param, f->params[p].name) == 0)
+                used = true;
         for (int i = 0; i < f->n_nodes && !used; i++)
             if (f->nodes[i].op == ATL_OP_PARAM &&
                 strcmp(atl_node_attr_str(&f->nodes[i], "name"), f->params[p].name) == 0)

@@ -12,7 +12,12 @@ static const atl_pass_info registry[] = {
     {"cse", "merge identical pure operations", atl_pass_cse},
     {"autodiff", "append the backward graph of the \"loss\" output (grad.* outputs)",
      atl_pass_autodiff},
-    {"optimizer", "turn gradients into parameter update ops (SGD with momentum)",
+    {"analog-map", "put analog-bound linear layers onto tiles (mvm, transposed mvm, rank updates)",
+     atl_pass_analog_map},
+    {"noise", "make the IO non-idealities of analog MVMs explicit (is_perfect keeps them ideal)",
+     atl_pass_noise},
+    {"optimizer", "turn gradients into update ops (SGD for digital parameters, the configured "
+                  "algorithm for analog tiles)",
      atl_pass_optimizer},
     {"schedule", "plan the arena: buffer offsets with liveness-based reuse", atl_pass_schedule},
 };

@@ -7,6 +7,7 @@
  * (the trainer writes it from its command line); absent keys take PyTorch's SGD defaults (0).
  * Analog tiles later get their own update ops in the same place (issue: analog passes).
  */
+#include "analog_config.h"
 #include "pass.h"
 
 #include <stdlib.h>
@@ -98,6 +99,26 @@ int atl_pass_optimizer(atl_module *m, atl_pass_ctx *ctx)
                 outs[n] = old_outs[k];
                 names[n++] = nm;
             }
+            continue;
+        }
+        const atl_node *g = &f->nodes[old_outs[k]];
+        if (g->op == ATL_OP_ANALOG_GRAD) {
+            /* a tile: the algorithm of its rule consumes the rank-update factors */
+            const char *tname = atl_node_attr_str(g, "tile");
+            int32_t t = atl_func_find_tile(f, tname);
+            atl_analog_rule rule;
+            if (t < 0 || atl_analog_rule_resolve(m, f->tiles[t].rule, &rule, ctx->diag)) {
+                free(old_outs);
+                free(old_names);
+                return 1;
+            }
+            char params[512];
+            atl_analog_algo_summary(&rule.cfg, params, sizeof params);
+            int32_t src3[3] = {g->src[0], g->src[1], lr};
+            atl_attr at3[3] = {atl_attr_str(tname), atl_attr_str(rule.algorithm),
+                               atl_attr_str(params)};
+            atl_func_add_node(m, f, ATL_OP_ANALOG_UPDATE, src3, 3, at3, 3,
+                              atl_type_make(ATL_F32, 0, NULL), f->tiles[t].loc);
             continue;
         }
         int32_t src[2] = {old_outs[k], lr};

@@ -9,7 +9,11 @@
  *   dce.c       `dce`: delete values no output depends on
  *   cse.c       `cse`: merge identical pure nodes
  *   autodiff.c  `autodiff`: reverse-mode gradients of the "loss" output (one rule per op)
- *   optimizer.c `optimizer`: gradients -> parameter update ops (SGD, momentum, weight decay)
+ *   optimizer.c `optimizer`: gradients -> parameter update ops (SGD, momentum, weight decay;
+ *               analog tiles: analog_update with the tile's algorithm)
+ *   analog_map.c `analog-map`: analog-bound linear layers -> tiles (analog_config.c: the
+ *               `analog` section resolved into runtime tile configurations)
+ *   noise.c     `noise`: IO non-idealities of analog MVMs as explicit op attributes
  *   schedule.c  `schedule`: arena plan (buffer liveness and reuse) for the executors
  */
 #ifndef ATL_PASS_H
@@ -77,6 +81,8 @@ int atl_pass_dce(atl_module *m, atl_pass_ctx *ctx);
 int atl_pass_cse(atl_module *m, atl_pass_ctx *ctx);
 int atl_pass_autodiff(atl_module *m, atl_pass_ctx *ctx);
 int atl_pass_optimizer(atl_module *m, atl_pass_ctx *ctx);
+int atl_pass_analog_map(atl_module *m, atl_pass_ctx *ctx);
+int atl_pass_noise(atl_module *m, atl_pass_ctx *ctx);
 int atl_pass_schedule(atl_module *m, atl_pass_ctx *ctx);
 
 /* autodiff.c: whether an op has a real gradient rule (for tests) */
