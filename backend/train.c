@@ -283,32 +283,9 @@ static atl_module *compile_step(const atl_train_opts *o, bool training, bool dig
     atl_module *m = atl_compile_file(d, o->model, &o->lower);
     if (!m)
         return NULL;
-    for (int k = 0; k < o->n_configs; k++)
-        if (atl_lower_config_file(d, m, o->configs[k])) {
-            atl_module_free(m);
-            return NULL;
-        }
-    if (digital)
-        atl_cfg_remove(m, "analog");
-    for (int k = 0; k < o->n_sets; k++) {
-        char path[256], err[300];
-        const char *eq = strchr(o->sets[k], '=');
-        size_t n = eq ? (size_t)(eq - o->sets[k]) : 0;
-        if (!eq || n == 0 || n >= sizeof path) {
-            atl_diag_error(d, ATL_NO_SPAN, "--set expects SECTION.KEY=VALUE, got '%s'",
-                           o->sets[k]);
-            atl_module_free(m);
-            return NULL;
-        }
-        memcpy(path, o->sets[k], n);
-        path[n] = '\0';
-        if (digital && strncmp(path, "analog.", 7) == 0)
-            continue;
-        if (atl_cfg_set_path(m, path, atl_value_parse(&m->arena, eq + 1), err, sizeof err)) {
-            atl_diag_error(d, ATL_NO_SPAN, "--set: %s", err);
-            atl_module_free(m);
-            return NULL;
-        }
+    if (atl_apply_overrides(d, m, o->configs, o->n_configs, o->sets, o->n_sets, digital)) {
+        atl_module_free(m);
+        return NULL;
     }
     if (training) {
         atl_cfg *opt = atl_cfg_add_section(m, NULL, "optimizer", NULL, ATL_NO_LOC);

@@ -80,6 +80,11 @@ static bool pipeline_setup(pipe_opts *po, atl_diag *d, bool default_pipeline)
 typedef struct model_opts {
     atl_lower_opts lo;
     const char *defines[256];
+    const char *configs[16];
+    int n_configs;
+    const char *sets[256];
+    int n_sets;
+    bool digital;
 } model_opts;
 
 static int model_option(cli_args *a, model_opts *mo)
@@ -106,7 +111,38 @@ static int model_option(cli_args *a, model_opts *mo)
         mo->lo.model_name = cli_value(a);
         return mo->lo.model_name ? 1 : -1;
     }
+    if (cli_is(a, "--config") || cli_is(a, "--set")) {
+        bool cfg = cli_is(a, "--config");
+        const char *v = cli_value(a);
+        if (!v)
+            return -1;
+        if ((cfg && mo->n_configs == 16) || (!cfg && mo->n_sets == 256)) {
+            cli_usage_error(a->cmd, "too many %s options", cfg ? "--config" : "--set");
+            return -1;
+        }
+        if (cfg)
+            mo->configs[mo->n_configs++] = v;
+        else
+            mo->sets[mo->n_sets++] = v;
+        return 1;
+    }
+    if (cli_is(a, "--digital")) {
+        mo->digital = true;
+        return 1;
+    }
     return 0;
+}
+
+/* Compile a model file and apply --config / --set / --digital. */
+static atl_module *compile_model(atl_diag *d, const char *file, const model_opts *mo)
+{
+    atl_module *m = atl_compile_file(d, file, &mo->lo);
+    if (m && atl_apply_overrides(d, m, mo->configs, mo->n_configs, mo->sets, mo->n_sets,
+                                 mo->digital)) {
+        atl_module_free(m);
+        return NULL;
+    }
+    return m;
 }
 
 static void model_opts_init(model_opts *mo)
@@ -169,7 +205,7 @@ int cmd_check(int argc, char **argv)
         atl_diag d;
         atl_diag_init(&d, stderr);
         d.warnings_as_errors = werror;
-        atl_module *m = atl_compile_file(&d, files[i], &mo.lo);
+        atl_module *m = compile_model(&d, files[i], &mo);
         if (m) {
             atl_pipeline pl;
             atl_pipeline_init(&pl);
@@ -203,6 +239,9 @@ static const char *compile_help =
     "  -D NAME=VALUE        override a model parameter (repeatable), e.g. -D dim=96\n"
     "  --batch=N            batch size B (default 8)\n"
     "  --model=NAME         which model of the file (default: the only one)\n"
+    "  --config FILE        use the configuration sections (e.g. analog { ... }) of FILE\n"
+    "  --set PATH=VALUE     override a configuration entry (e.g. analog.io.out_noise=0.1)\n"
+    "  --digital            drop the analog section\n"
     "  --emit=KIND          ir (default): the .atlir text; summary: a short report\n"
     "  -o FILE              write the output to FILE (atomically) instead of stdout\n"
     "  --passes=LIST        run these passes instead of the default pipeline\n"
@@ -304,7 +343,7 @@ int cmd_compile(int argc, char **argv)
         d.warnings_as_errors = werror;
         atl_module *m = NULL;
         if (pipeline_setup(&po, &d, true))
-            m = atl_compile_file(&d, file, &mo.lo);
+            m = compile_model(&d, file, &mo);
         if (m && atl_pipeline_run(&po.pl, m, &d) == 0 && atl_diag_errors(&d) == 0)
             rc = emit_module(m, emit, out, &d);
         else

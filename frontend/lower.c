@@ -2355,3 +2355,31 @@ int atl_lower_config_file(atl_diag *d, atl_module *m, const char *path)
     atl_ast_free(file);
     return atl_diag_errors(d) > errs0 ? -1 : 0;
 }
+
+int atl_apply_overrides(atl_diag *d, atl_module *m, const char *const *configs, int n_configs,
+                        const char *const *sets, int n_sets, bool digital)
+{
+    for (int k = 0; k < n_configs; k++)
+        if (atl_lower_config_file(d, m, configs[k]))
+            return -1;
+    if (digital)
+        atl_cfg_remove(m, "analog");
+    for (int k = 0; k < n_sets; k++) {
+        char path[256], err[300];
+        const char *eq = strchr(sets[k], '=');
+        size_t n = eq ? (size_t)(eq - sets[k]) : 0;
+        if (!eq || n == 0 || n >= sizeof path) {
+            atl_diag_error(d, ATL_NO_SPAN, "--set expects SECTION.KEY=VALUE, got '%s'", sets[k]);
+            return -1;
+        }
+        memcpy(path, sets[k], n);
+        path[n] = '\0';
+        if (digital && strncmp(path, "analog.", 7) == 0)
+            continue;
+        if (atl_cfg_set_path(m, path, atl_value_parse(&m->arena, eq + 1), err, sizeof err)) {
+            atl_diag_error(d, ATL_NO_SPAN, "--set: %s", err);
+            return -1;
+        }
+    }
+    return 0;
+}

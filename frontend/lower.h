@@ -27,6 +27,11 @@ atl_module *atl_lower(atl_diag *d, const atl_ast *file, int source_id, const atl
  * names). Returns 0 or -1 after reporting errors. */
 int atl_lower_config_file(atl_diag *d, atl_module *m, const char *path);
 
+/* The command-line view of a module's configuration: sections of --config files replace the
+ * model's, --digital drops the analog section, --set PATH=VALUE entries are applied last. */
+int atl_apply_overrides(atl_diag *d, atl_module *m, const char *const *configs, int n_configs,
+                        const char *const *sets, int n_sets, bool digital);
+
 /* Load + parse + elaborate a model file. Returns NULL after reporting errors. */
 atl_module *atl_compile_file(atl_diag *d, const char *path, const atl_lower_opts *o);
 

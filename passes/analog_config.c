@@ -63,21 +63,28 @@ static const atl_cfg *rule_section(const atl_cfg *an, int rule)
     return NULL;
 }
 
-/* The device or algorithm name of a scope: `device = "x";` or `device "x" { ... }`. */
-static const char *scope_name(const atl_cfg *scope, const char *key)
+/* The device or algorithm name of a scope: `device = "x";` or `device "x" { ... }` (the last
+ * one wins); *where gets the configuration node that names it. */
+static const char *scope_name_at(const atl_cfg *scope, const char *key, const atl_cfg **where)
 {
     const char *r = NULL;
     for (int i = 0; scope && i < scope->n_kids; i++) {
         const atl_cfg *c = &scope->kids[i];
         if (strcmp(c->key, key) != 0)
             continue;
-        if (c->is_entry && c->value.kind == ATL_VAL_STR)
+        if (c->is_entry && c->value.kind == ATL_VAL_STR) {
             r = c->value.s;
-        else if (!c->is_entry && c->label)
+            if (where)
+                *where = c;
+        } else if (!c->is_entry && c->label) {
             r = c->label;
+            if (where)
+                *where = c;
+        }
     }
     return r;
 }
+
 
 static bool check_name_kinds(const atl_module *m, const atl_cfg *scope, const char *key,
                              atl_diag *d)
@@ -387,14 +394,15 @@ int atl_analog_rule_resolve(const atl_module *m, int rule, atl_analog_rule *out,
     bool ok = check_keys(m, an, true, d) & check_keys(m, r, false, d);
     ok &= check_name_kinds(m, an, "device", d) & check_name_kinds(m, r, "device", d);
     ok &= check_name_kinds(m, an, "algorithm", d) & check_name_kinds(m, r, "algorithm", d);
-    const char *dev = scope_name(r, "device");
+    const atl_cfg *dev_at = r, *algo_at = r;
+    const char *dev = scope_name_at(r, "device", &dev_at);
     if (!dev)
-        dev = scope_name(an, "device");
+        dev = scope_name_at(an, "device", &dev_at);
     if (!dev)
         dev = "reram_hfo2";
-    const char *algo = scope_name(r, "algorithm");
+    const char *algo = scope_name_at(r, "algorithm", &algo_at);
     if (!algo)
-        algo = scope_name(an, "algorithm");
+        algo = scope_name_at(an, "algorithm", &algo_at);
     if (!algo)
         algo = "cttv2";
     snprintf(out->device, sizeof out->device, "%s", dev);
@@ -403,7 +411,7 @@ int atl_analog_rule_resolve(const atl_module *m, int rule, atl_analog_rule *out,
     atl_dev_params dp;
     if (atl_dev_preset(dev, &dp, err, sizeof err)) {
         snprintf(msg, sizeof msg, "analog: %s", err);
-        report(d, m, r->loc, msg);
+        report(d, m, dev_at->loc, msg);
         return -1;
     }
     /* device overrides: top level, then the rule */
@@ -418,7 +426,7 @@ int atl_analog_rule_resolve(const atl_module *m, int rule, atl_analog_rule *out,
         return -1;
     if (atl_tile_config_build(&out->cfg, algo, &dp, err, sizeof err)) {
         snprintf(msg, sizeof msg, "analog: %s", err);
-        report(d, m, r->loc, msg);
+        report(d, m, algo_at->loc, msg);
         return -1;
     }
     ok &= apply_section(m, an, "algorithm", &out->cfg.ap, set_algo, d);
