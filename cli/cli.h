@@ -5,6 +5,7 @@
  *   out.c           atomic output files (temp + rename; nothing half-written on failure)
  *   cmd_compile.c   check, compile, opt
  *   cmd_train.c     train, eval
+ *   cmd_device.c    device list / show / response
  */
 #ifndef ATL_CLI_H
 #define ATL_CLI_H
@@ -64,5 +65,6 @@ int cmd_compile(int argc, char **argv);
 int cmd_opt(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_device(int argc, char **argv);
 
 #endif

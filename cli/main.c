@@ -24,7 +24,7 @@ static const command commands[] = {
     {"sweep", "run a parameter sweep (reserved: not in this build yet)", NULL},
     {"merge", "merge sweep shards (reserved: not in this build yet)", NULL},
     {"report", "write an HTML report (reserved: not in this build yet)", NULL},
-    {"device", "inspect analog device presets (reserved: not in this build yet)", NULL},
+    {"device", "analog device presets: list, show parameters, pulse-response curves", cmd_device},
 };
 
 static void usage(FILE *f)
