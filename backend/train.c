@@ -619,6 +619,53 @@ static void analog_summary(const run *r, FILE *out, bool after)
     }
 }
 
+/* Per analog weight: tiles and summed counters, as a JSON object (docs/EXPERIMENTS.md). */
+static int write_pulses_json(const run *r, const char *path, char *err, size_t errlen)
+{
+    const atl_func *f = &r->mt->funcs[0];
+    json_t *root = json_object();
+    for (int p = 0; p < f->n_params; p++) {
+        atl_tile_counters sum;
+        memset(&sum, 0, sizeof sum);
+        int n = 0;
+        for (int t = 0; t < f->n_tiles; t++) {
+            if (strcmp(f->tiles[t].param, f->params[p].name) != 0)
+                continue;
+            atl_tile_counters c;
+            atl_tile_get_counters(atl_analog_tile(r->an, atl_analog_find(r->an, f->tiles[t].name)),
+                                  &c);
+            sum.updates += c.updates;
+            sum.pulses_up_a += c.pulses_up_a;
+            sum.pulses_down_a += c.pulses_down_a;
+            sum.pulses_up_c += c.pulses_up_c;
+            sum.pulses_down_c += c.pulses_down_c;
+            sum.transfers += c.transfers;
+            sum.c_writes += c.c_writes;
+            n++;
+        }
+        if (!n)
+            continue;
+        json_object_set_new(
+            root, f->params[p].name,
+            json_pack("{s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "tiles", n, "updates",
+                      (json_int_t)sum.updates, "pulses_up_a", (json_int_t)sum.pulses_up_a,
+                      "pulses_down_a", (json_int_t)sum.pulses_down_a, "pulses_up_c",
+                      (json_int_t)sum.pulses_up_c, "pulses_down_c", (json_int_t)sum.pulses_down_c,
+                      "transfers", (json_int_t)sum.transfers, "c_writes",
+                      (json_int_t)sum.c_writes));
+    }
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    int rc = json_dump_file(root, tmp, JSON_INDENT(1) | JSON_SORT_KEYS);
+    json_decref(root);
+    if (rc || rename(tmp, path)) {
+        remove(tmp);
+        snprintf(err, errlen, "cannot write '%s'", path);
+        return -1;
+    }
+    return 0;
+}
+
 /* ---- training -------------------------------------------------------------------------------- */
 
 int atl_train(const atl_train_opts *o, atl_train_result *res, atl_diag *d)
@@ -812,6 +859,10 @@ int atl_train(const atl_train_opts *o, atl_train_result *res, atl_diag *d)
     if (R.an && !o->quiet) {
         fprintf(out, "analog pulses:\n");
         analog_summary(&R, out, true);
+    }
+    if (R.an && o->pulses_json && write_pulses_json(&R, o->pulses_json, err, sizeof err)) {
+        atl_diag_error(d, ATL_NO_SPAN, "%s", err);
+        goto done;
     }
     if (o->save) {
         const atl_source *src = NULL;

@@ -55,6 +55,7 @@ typedef struct atl_train_opts {
     int n_configs;
     const char *save; /* checkpoint written at the end (atomically) */
     const char *log;  /* metrics as JSON lines (NULL: none) */
+    const char *pulses_json; /* analog models: per-layer pulse counters as JSON (NULL: none) */
     FILE *out;        /* progress and summaries (stdout when NULL) */
     bool progress;    /* redraw a progress line (a TTY) instead of printing log lines */
     bool quiet;

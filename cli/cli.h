@@ -6,6 +6,7 @@
  *   cmd_compile.c   check, compile, opt
  *   cmd_train.c     train, eval
  *   cmd_device.c    device list / show / response
+ *   cmd_run.c       run, sweep, merge (experiments)
  */
 #ifndef ATL_CLI_H
 #define ATL_CLI_H
@@ -66,5 +67,8 @@ int cmd_opt(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_device(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_sweep(int argc, char **argv);
+int cmd_merge(int argc, char **argv);
 
 #endif

@@ -20,9 +20,9 @@ static const command commands[] = {
     {"opt", "run passes on IR text", cmd_opt},
     {"train", "train a model (digital SGD) on a data set", cmd_train},
     {"eval", "evaluate a checkpoint: accuracy, loss, confusion", cmd_eval},
-    {"run", "run an experiment file (reserved: not in this build yet)", NULL},
-    {"sweep", "run a parameter sweep (reserved: not in this build yet)", NULL},
-    {"merge", "merge sweep shards (reserved: not in this build yet)", NULL},
+    {"run", "run an experiment: pretraining, transfer tasks, methods, seeds", cmd_run},
+    {"sweep", "run an experiment's parameter sweep (parallel, shardable)", cmd_sweep},
+    {"merge", "merge sweep result shards", cmd_merge},
     {"report", "write an HTML report (reserved: not in this build yet)", NULL},
     {"device", "analog device presets: list, show parameters, pulse-response curves", cmd_device},
 };
