@@ -1033,17 +1033,21 @@ static void csv_field(FILE *f, const char *s)
     }
 }
 
+void atl_experiment_csv_header(const atl_experiment *e, FILE *f)
+{
+    fputs("point,seed", f);
+    for (int k = 0; k < e->n_sweep; k++) {
+        fputc(',', f);
+        csv_field(f, e->sweep[k].path);
+    }
+    fputs(",task,method,final_acc,best_acc,final_loss,steps,seconds\n", f);
+}
+
 int atl_experiment_csv(const atl_experiment *e, int point, const atl_run_opts *o, FILE *f,
                        bool header, atl_diag *d)
 {
-    if (header) {
-        fputs("point,seed", f);
-        for (int k = 0; k < e->n_sweep; k++) {
-            fputc(',', f);
-            csv_field(f, e->sweep[k].path);
-        }
-        fputs(",task,method,final_acc,best_acc,final_loss,steps,seconds\n", f);
-    }
+    if (header)
+        atl_experiment_csv_header(e, f);
     int cap = e->n_seeds * e->n_tasks * ATL_METHOD_COUNT;
     row *rows = calloc((size_t)cap, sizeof *rows);
     int n = 0;

@@ -96,6 +96,7 @@ int atl_experiment_run(const atl_experiment *e, int point, uint64_t seed, const 
 int atl_experiment_gather(const atl_experiment *e, int point, const atl_run_opts *o,
                           bool print_table, atl_diag *d);
 
+void atl_experiment_csv_header(const atl_experiment *e, FILE *f);
 /* Append the CSV rows of a point (all seeds, tasks, methods) to f; header when `header`. */
 int atl_experiment_csv(const atl_experiment *e, int point, const atl_run_opts *o, FILE *f,
                        bool header, atl_diag *d);

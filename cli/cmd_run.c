@@ -10,6 +10,10 @@
 #include "cli.h"
 #include "experiment.h"
 
+#ifdef ATL_HAVE_MPI
+#include <mpi.h>
+#endif
+
 static const char *run_help =
     "usage: atlc run EXP.atl [--runs DIR] [--seed S] [--set PATH=VALUE]... [--quiet]\n"
     "\n"
@@ -156,8 +160,10 @@ out:
     return rc;
 }
 
-/* One sweep job in a child process, its output in the point directory. */
-static int run_job(const atl_experiment *e, int point, uint64_t seed, const atl_run_opts *ro)
+/* One sweep job, its output in the point directory's log: in a child process (stdout and stderr
+ * redirected) or, under MPI, in this process (its messages written to the log file). */
+static int run_job(const atl_experiment *e, int point, uint64_t seed, const atl_run_opts *ro,
+                   bool in_process)
 {
     char dir[2048], log[2200];
     atl_experiment_dir(e, ro, point, dir, sizeof dir);
@@ -171,6 +177,20 @@ static int run_job(const atl_experiment *e, int point, uint64_t seed, const atl_
         }
     mkdir(mk, 0755);
     snprintf(log, sizeof log, "%s/log-s%llu.txt", dir, (unsigned long long)seed);
+    if (in_process) {
+        FILE *lf = fopen(log, "a");
+        atl_diag d;
+        atl_diag_init(&d, lf ? lf : stderr);
+        atl_run_opts o = *ro;
+        o.progress = false;
+        o.out = lf ? lf : stdout;
+        o.quiet = false;
+        int rc = atl_experiment_run(e, point, seed, &o, &d);
+        atl_diag_fini(&d);
+        if (lf)
+            fclose(lf);
+        return rc;
+    }
     int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
     if (fd >= 0) {
         fflush(stdout);
@@ -192,6 +212,119 @@ static int run_job(const atl_experiment *e, int point, uint64_t seed, const atl_
     return rc;
 }
 
+#ifdef ATL_HAVE_MPI
+typedef struct line_ref {
+    const char *text;
+    long point;
+    size_t order;
+} line_ref;
+
+static int cmp_line(const void *a, const void *b)
+{
+    const line_ref *x = a, *y = b;
+    if (x->point != y->point)
+        return x->point < y->point ? -1 : 1;
+    return x->order < y->order ? -1 : x->order > y->order;
+}
+
+/* The sweep over MPI ranks: rank r runs the points p with p mod size == r (each job in process),
+ * rank 0 pretrains first and gathers every rank's CSV rows into results.csv. */
+static int sweep_mpi(atl_experiment *e, const exp_args *x, atl_diag *d, int rank, int size)
+{
+    int np = atl_experiment_points(e), ok = 1, fails = 0;
+    if (rank == 0 && e->has_pretrain)
+        for (int s = 0; s < e->n_seeds && ok; s++) {
+            atl_experiment tmp = *e;
+            tmp.n_tasks = 0;
+            if (run_job(&tmp, 0, e->seeds[s], &x->ro, true))
+                ok = 0;
+        }
+    MPI_Bcast(&ok, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    if (!ok) {
+        if (rank == 0)
+            atl_diag_error(d, ATL_NO_SPAN, "pretraining failed (see the log of point 0)");
+        return ATL_EXIT_USER;
+    }
+    for (int p = rank; p < np; p += size)
+        for (int s = 0; s < e->n_seeds; s++) {
+            bool good = run_job(e, p, e->seeds[s], &x->ro, true) == 0;
+            if (!good)
+                fails++;
+            if (!x->ro.quiet || !good)
+                printf("[rank %d] point %d seed %llu: %s\n", rank, p,
+                       (unsigned long long)e->seeds[s], good ? "done" : "FAILED");
+            fflush(stdout);
+        }
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *ms = open_memstream(&buf, &len);
+    for (int p = rank; p < np && !fails; p += size)
+        if (atl_experiment_gather(e, p, &x->ro, false, d) ||
+            atl_experiment_csv(e, p, &x->ro, ms, false, d))
+            fails++;
+    fclose(ms);
+    int total_fails = 0;
+    MPI_Allreduce(&fails, &total_fails, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
+    int mylen = (int)len, *lens = NULL, *displs = NULL;
+    char *all = NULL;
+    if (rank == 0) {
+        lens = calloc((size_t)size, sizeof *lens);
+        displs = calloc((size_t)size, sizeof *displs);
+    }
+    MPI_Gather(&mylen, 1, MPI_INT, lens, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    if (rank == 0) {
+        int tot = 0;
+        for (int r = 0; r < size; r++) {
+            displs[r] = tot;
+            tot += lens[r];
+        }
+        all = malloc((size_t)tot + 1);
+        all[tot] = '\0';
+    }
+    MPI_Gatherv(buf, mylen, MPI_CHAR, all, lens, displs, MPI_CHAR, 0, MPI_COMM_WORLD);
+    free(buf);
+    int rc = total_fails ? ATL_EXIT_USER : ATL_EXIT_OK;
+    if (rank == 0 && !total_fails) {
+        /* rows of one point come from one rank in order: a stable sort by point restores the
+         * order of a single-process sweep */
+        size_t n = 0, cap = 64;
+        line_ref *lines = malloc(cap * sizeof *lines);
+        for (char *save = NULL, *l = strtok_r(all, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+            if (n == cap)
+                lines = realloc(lines, (cap *= 2) * sizeof *lines);
+            lines[n].text = l;
+            lines[n].point = strtol(l, NULL, 10);
+            lines[n].order = n;
+            n++;
+        }
+        qsort(lines, n, sizeof *lines, cmp_line);
+        char top[2048], path[2400];
+        atl_experiment_dir(e, &x->ro, -1, top, sizeof top);
+        snprintf(path, sizeof path, "%s/results.csv", top);
+        cli_out o;
+        if (!cli_out_open(&o, path, d)) {
+            rc = ATL_EXIT_USER;
+        } else {
+            atl_experiment_csv_header(e, o.f);
+            for (size_t i = 0; i < n; i++)
+                fprintf(o.f, "%s\n", lines[i].text);
+            if (!cli_out_commit(&o, d))
+                rc = ATL_EXIT_USER;
+            else if (!x->ro.quiet)
+                printf("gathered %zu rows from %d ranks: written %s\n", n, size, path);
+        }
+        free(lines);
+    }
+    if (rank == 0 && total_fails)
+        atl_diag_error(d, ATL_NO_SPAN, "%d job%s failed on the ranks (see their logs)",
+                       total_fails, total_fails == 1 ? "" : "s");
+    free(all);
+    free(lens);
+    free(displs);
+    return rc;
+}
+#endif
+
 int cmd_sweep(int argc, char **argv)
 {
     cli_args a;
@@ -211,6 +344,27 @@ int cmd_sweep(int argc, char **argv)
         rc = ATL_EXIT_USER;
         goto out;
     }
+#ifdef ATL_HAVE_MPI
+    /* under mpirun the ranks split the points; a plain run takes the process path below */
+    if (getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMI_SIZE")) {
+        int rank = 0, size = 1;
+        MPI_Init(NULL, NULL);
+        MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+        MPI_Comm_size(MPI_COMM_WORLD, &size);
+        if (size > 1) {
+            if (x.shard_n > 1) {
+                if (rank == 0)
+                    cli_usage_error("sweep", "--shard and mpirun do not go together");
+                rc = ATL_EXIT_USAGE;
+            } else {
+                rc = sweep_mpi(&e, &x, &d, rank, size);
+            }
+            MPI_Finalize();
+            goto out;
+        }
+        MPI_Finalize();
+    }
+#endif
     int np = atl_experiment_points(&e);
     if (e.n_sweep == 0)
         fprintf(stderr, "atlc sweep: warning: %s has no sweep section; running its single "
@@ -242,7 +396,7 @@ int cmd_sweep(int argc, char **argv)
                 atl_experiment tmp = e;
                 /* pretraining only: a run of this point with no tasks */
                 tmp.n_tasks = 0;
-                _exit(run_job(&tmp, first, e.seeds[s], &x.ro) ? 1 : 0);
+                _exit(run_job(&tmp, first, e.seeds[s], &x.ro, false) ? 1 : 0);
             }
             int st = 0;
             if (pid < 0 || waitpid(pid, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st)) {
@@ -274,7 +428,7 @@ int cmd_sweep(int argc, char **argv)
                 continue;
             }
             if (pid == 0)
-                _exit(run_job(&e, jp[k], e.seeds[js[k]], &x.ro) ? 1 : 0);
+                _exit(run_job(&e, jp[k], e.seeds[js[k]], &x.ro, false) ? 1 : 0);
             pids[slot] = pid;
             slot_job[slot] = k;
             running++;

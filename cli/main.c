@@ -57,7 +57,11 @@ int main(int argc, char **argv)
         return ATL_EXIT_OK;
     }
     if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+#ifdef ATL_HAVE_MPI
+        printf("atlc %s (mpi)\n", ATL_VERSION);
+#else
         printf("atlc %s\n", ATL_VERSION);
+#endif
         return ATL_EXIT_OK;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {

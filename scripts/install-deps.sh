@@ -12,6 +12,7 @@ pkgs=(
   libjansson-dev                     # JSON (configs, metrics, safetensors headers)
   python3 python3-numpy              # independent safetensors/npy reader in tests
   valgrind                           # memory checks in tests
+  libopenmpi-dev openmpi-bin         # atlc sweep over MPI ranks (-DATL_MPI=ON)
 )
 # Optional extras for the fuzz harness (clang's libFuzzer); only when asked for.
 if [[ "${ATL_WITH_FUZZ:-0}" == 1 ]]; then

@@ -11,7 +11,7 @@ jobs=$(nproc 2>/dev/null || echo 2)
 if [[ $quick == 0 ]]; then ATL_WITH_FUZZ=1 scripts/install-deps.sh; else scripts/install-deps.sh; fi
 
 echo "== build (Release, -Werror) =="
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DATL_WERROR=ON >/dev/null
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DATL_WERROR=ON -DATL_MPI=ON >/dev/null
 cmake --build build -j"$jobs"
 echo "== tests =="
 ctest --test-dir build --output-on-failure -j"$jobs"

@@ -30,3 +30,12 @@ else:
     config.substitutions.append(("%python", "python3"))
 # FileCheck, not, count from LLVM 19
 config.environment["PATH"] = os.pathsep.join([config.llvm_tools_dir, config.environment.get("PATH", "")])
+
+# mpi: atlc was built with -DATL_MPI=ON and mpirun is available
+try:
+    out = subprocess.run([config.atlc_path, "--version"], capture_output=True, text=True).stdout
+    import shutil
+    if "(mpi)" in out and shutil.which("mpirun"):
+        config.available_features.add("mpi")
+except OSError:
+    pass
