@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ------------------------------------------------------------------------------------------ */
 /* values and environments */
@@ -2317,8 +2318,16 @@ atl_module *atl_compile_file(atl_diag *d, const char *path, const atl_lower_opts
 }
 
 /* Configuration sections of another file (e.g. an analog set-up shared by experiments) replace the
- * module's sections of the same names. The file's consts are visible to its sections. */
+ * module's sections of the same names. The file's consts are visible to its sections. The
+ * configuration sections of files it imports come first (its own sections replace them). */
+static int lower_config_file(atl_diag *d, atl_module *m, const char *path, int depth);
+
 int atl_lower_config_file(atl_diag *d, atl_module *m, const char *path)
+{
+    return lower_config_file(d, m, path, 0);
+}
+
+static int lower_config_file(atl_diag *d, atl_module *m, const char *path, int depth)
 {
     int errs0 = atl_diag_errors(d);
     int id = atl_diag_load_file(d, path);
@@ -2338,9 +2347,21 @@ int atl_lower_config_file(atl_diag *d, atl_module *m, const char *path)
         const atl_ast *it = file->kids[i];
         if (it->kind == ATL_AST_CONST)
             frame_set(&l, &l.globals, it->name, eval(&gc, it->a));
-        else if (it->kind == ATL_AST_MODEL || it->kind == ATL_AST_BLOCKDEF ||
-                 it->kind == ATL_AST_IMPORT)
-            atl_diag_error(d, it->span, "a configuration file holds only consts and sections");
+        else if (it->kind == ATL_AST_IMPORT) {
+            atl_span sp = it->str_span.file >= 0 ? it->str_span : it->span;
+            if (depth >= 16) {
+                atl_diag_error(d, sp, "imports nested more than 16 deep");
+                continue;
+            }
+            char *ip = resolve_import(path, it->str);
+            if (access(ip, R_OK) != 0)
+                atl_diag_error(d, sp, "cannot import \"%s\": no such file", ip);
+            else
+                lower_config_file(d, m, ip, depth + 1);
+            free(ip);
+        } else if (it->kind == ATL_AST_MODEL || it->kind == ATL_AST_BLOCKDEF)
+            atl_diag_error(d, it->span, "a configuration file holds only consts, imports and "
+                                        "sections");
     }
     if (atl_diag_errors(d) == errs0) {
         for (int i = 0; i < file->n_kids; i++)
