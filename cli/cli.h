@@ -7,6 +7,7 @@
  *   cmd_train.c     train, eval
  *   cmd_device.c    device list / show / response
  *   cmd_run.c       run, sweep, merge (experiments)
+ *   cmd_report.c    report (HTML + SVG; the parts live in report/)
  */
 #ifndef ATL_CLI_H
 #define ATL_CLI_H
@@ -70,5 +71,6 @@ int cmd_device(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_sweep(int argc, char **argv);
 int cmd_merge(int argc, char **argv);
+int cmd_report(int argc, char **argv);
 
 #endif

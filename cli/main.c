@@ -23,7 +23,7 @@ static const command commands[] = {
     {"run", "run an experiment: pretraining, transfer tasks, methods, seeds", cmd_run},
     {"sweep", "run an experiment's parameter sweep (parallel, shardable)", cmd_sweep},
     {"merge", "merge sweep result shards", cmd_merge},
-    {"report", "write an HTML report (reserved: not in this build yet)", NULL},
+    {"report", "write an HTML report: tables, sweep plots, training curves, device", cmd_report},
     {"device", "analog device presets: list, show parameters, pulse-response curves", cmd_device},
 };
 
