@@ -343,12 +343,6 @@ int atl_experiment_load(atl_diag *d, const char *path, const char *const *overri
         return -1;
     }
     snprintf(e->name, sizeof e->name, "%s", sec->label ? sec->label : "experiment");
-    for (const char *p = e->name; *p; p++)
-        if (!(isalnum((unsigned char)*p) || *p == '_' || *p == '-' || *p == '.')) {
-            atl_ir_report(d, e->cfg, ATL_SEV_ERROR, sec->loc,
-                          "experiment name '%s' must be letters, digits, '_', '-', '.'", e->name);
-            return -1;
-        }
     phase_defaults(&e->pretrain, true);
     phase_defaults(&e->finetune, false);
     e->seeds[e->n_seeds++] = 1;
@@ -362,14 +356,20 @@ int atl_experiment_load(atl_diag *d, const char *path, const char *const *overri
         atl_ir_report(d, e->cfg, ATL_SEV_ERROR, c->loc, __VA_ARGS__);                           \
         continue;                                                                              \
     } while (0)
-        if (c->is_entry && strcmp(c->key, "model") == 0) {
+        if (c->is_entry && strcmp(c->key, "name") == 0) {
+            if (c->value.kind != ATL_VAL_STR || !c->value.s[0])
+                BAD("'name' must be a non-empty string");
+            snprintf(e->name, sizeof e->name, "%s", c->value.s);
+        } else if (c->is_entry && strcmp(c->key, "model") == 0) {
             if (c->value.kind != ATL_VAL_STR)
                 BAD("'model' must be a path string");
-            const char *slash = strrchr(path, '/');
+            /* relative to the file that says it (an imported experiment's own directory) */
+            const char *where = c->loc.file >= 0 ? e->cfg->sources[c->loc.file] : path;
+            const char *slash = strrchr(where, '/');
             if (c->value.s[0] == '/' || !slash)
                 snprintf(e->model, sizeof e->model, "%s", c->value.s);
             else
-                snprintf(e->model, sizeof e->model, "%.*s/%s", (int)(slash - path), path,
+                snprintf(e->model, sizeof e->model, "%.*s/%s", (int)(slash - where), where,
                          c->value.s);
             have_model = true;
         } else if (c->is_entry && strcmp(c->key, "seeds") == 0) {
@@ -468,14 +468,20 @@ int atl_experiment_load(atl_diag *d, const char *path, const char *const *overri
                                   s->key);
             }
         } else {
-            BAD("unknown %s '%s' in experiment (model, defines, seeds, pretrain, finetune, task, "
-                "methods, sweep)",
+            BAD("unknown %s '%s' in experiment (name, model, defines, seeds, pretrain, finetune, "
+                "task, methods, sweep)",
                 c->is_entry ? "key" : "section", c->key);
         }
 #undef BAD
     }
     if (!have_model)
         atl_ir_report(d, e->cfg, ATL_SEV_ERROR, sec->loc, "experiment needs `model = \"...\";`");
+    for (const char *p = e->name; *p; p++)
+        if (!(isalnum((unsigned char)*p) || *p == '_' || *p == '-' || *p == '.')) {
+            atl_ir_report(d, e->cfg, ATL_SEV_ERROR, sec->loc,
+                          "experiment name '%s' must be letters, digits, '_', '-', '.'", e->name);
+            return -1;
+        }
     if (e->n_tasks == 0)
         atl_ir_report(d, e->cfg, ATL_SEV_ERROR, sec->loc,
                       "experiment needs at least one `task \"NAME\" { data = \"...\"; }`");

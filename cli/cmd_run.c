@@ -160,13 +160,8 @@ out:
     return rc;
 }
 
-/* One sweep job, its output in the point directory's log: in a child process (stdout and stderr
- * redirected) or, under MPI, in this process (its messages written to the log file). */
-static int run_job(const atl_experiment *e, int point, uint64_t seed, const atl_run_opts *ro,
-                   bool in_process)
+static void mkdir_p(const char *dir)
 {
-    char dir[2048], log[2200];
-    atl_experiment_dir(e, ro, point, dir, sizeof dir);
     char mk[2100];
     snprintf(mk, sizeof mk, "%s", dir);
     for (char *p = mk + 1; *p; p++)
@@ -176,6 +171,16 @@ static int run_job(const atl_experiment *e, int point, uint64_t seed, const atl_
             *p = '/';
         }
     mkdir(mk, 0755);
+}
+
+/* One sweep job, its output in the point directory's log: in a child process (stdout and stderr
+ * redirected) or, under MPI, in this process (its messages written to the log file). */
+static int run_job(const atl_experiment *e, int point, uint64_t seed, const atl_run_opts *ro,
+                   bool in_process)
+{
+    char dir[2048], log[2200];
+    atl_experiment_dir(e, ro, point, dir, sizeof dir);
+    mkdir_p(dir);
     snprintf(log, sizeof log, "%s/log-s%llu.txt", dir, (unsigned long long)seed);
     if (in_process) {
         FILE *lf = fopen(log, "a");
@@ -476,6 +481,7 @@ int cmd_sweep(int argc, char **argv)
     {
         char top[2048], path[2400];
         atl_experiment_dir(&e, &x.ro, -1, top, sizeof top);
+        mkdir_p(top);
         if (x.shard_n > 1)
             snprintf(path, sizeof path, "%s/results.shard-%lld-of-%lld.csv", top, x.shard_i,
                      x.shard_n);

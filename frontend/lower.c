@@ -2318,15 +2318,24 @@ atl_module *atl_compile_file(atl_diag *d, const char *path, const atl_lower_opts
 }
 
 /* Configuration sections of another file (e.g. an analog set-up shared by experiments) replace the
- * module's sections of the same names. The file's consts are visible to its sections. The
- * configuration sections of files it imports come first (its own sections replace them). */
+ * module's sections of the same names. The file's consts are visible to its sections. Within the
+ * file, the sections of the files it imports come first and its own sections merge over them:
+ * an entry replaces the imported entry, a section with the same name and label merges, anything
+ * else is added (so `import "quickstart.atl"; experiment quickstart { name = "x"; sweep {...} }`
+ * is the quickstart with a sweep). */
 static int lower_config_file(atl_diag *d, atl_module *m, const char *path, int depth);
 
 int atl_lower_config_file(atl_diag *d, atl_module *m, const char *path)
 {
-    return lower_config_file(d, m, path, 0);
+    atl_module *scratch = atl_module_new("config", m->batch);
+    int rc = lower_config_file(d, scratch, path, 0);
+    if (rc == 0)
+        atl_cfg_copy_sections(m, scratch, false);
+    atl_module_free(scratch);
+    return rc;
 }
 
+/* Lower path's imports and then its own sections into m, merging. */
 static int lower_config_file(atl_diag *d, atl_module *m, const char *path, int depth)
 {
     int errs0 = atl_diag_errors(d);
@@ -2336,9 +2345,10 @@ static int lower_config_file(atl_diag *d, atl_module *m, const char *path, int d
     atl_ast *file = atl_parse(d, id);
     if (!file)
         return -1;
-    L l = {.d = d, .src = id, .file = file, .m = m};
+    atl_module *own = atl_module_new("config", m->batch);
+    L l = {.d = d, .src = id, .file = file, .m = own};
     atl_arena_init(&l.tmp);
-    l.mod_file = atl_module_add_source(m, atl_diag_source(d, id)->path);
+    l.mod_file = atl_module_add_source(own, atl_diag_source(d, id)->path);
     l.files[0] = file;
     l.n_files = 1;
     frame_set(&l, &l.globals, "B", v_int(m->batch));
@@ -2366,14 +2376,13 @@ static int lower_config_file(atl_diag *d, atl_module *m, const char *path, int d
     if (atl_diag_errors(d) == errs0) {
         for (int i = 0; i < file->n_kids; i++)
             if (file->kids[i]->kind == ATL_AST_CONFIG)
-                atl_cfg_remove(m, file->kids[i]->name);
-        for (int i = 0; i < file->n_kids; i++)
-            if (file->kids[i]->kind == ATL_AST_CONFIG)
                 lower_config(&l, &gc, file->kids[i], NULL);
+        atl_cfg_copy_sections(m, own, true);
     }
     free(l.globals.b);
     atl_arena_free(&l.tmp);
     atl_ast_free(file);
+    atl_module_free(own);
     return atl_diag_errors(d) > errs0 ? -1 : 0;
 }
 

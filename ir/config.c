@@ -360,3 +360,72 @@ void atl_cfg_remove(atl_module *m, const char *section)
     }
     m->n_configs = k;
 }
+
+static atl_loc remap_loc(atl_loc l, const int32_t *file_map)
+{
+    if (file_map && l.file >= 0)
+        l.file = file_map[l.file];
+    return l;
+}
+
+static void copy_remap(atl_module *dst, atl_cfg *parent, const atl_cfg *src, const int32_t *map)
+{
+    if (src->is_entry) {
+        atl_cfg_add_entry(dst, parent, src->key, src->value, remap_loc(src->loc, map));
+        return;
+    }
+    atl_cfg *c = atl_cfg_add_section(dst, parent, src->key, src->label, remap_loc(src->loc, map));
+    for (int i = 0; i < src->n_kids; i++)
+        copy_remap(dst, c, &src->kids[i], map);
+}
+
+static bool same_label(const char *a, const char *b)
+{
+    return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+void atl_cfg_merge(atl_module *dst, atl_cfg *parent, const atl_cfg *src, const int32_t *file_map)
+{
+    atl_cfg *kids = parent ? parent->kids : dst->configs;
+    int32_t n = parent ? parent->n_kids : dst->n_configs;
+    if (src->is_entry) {
+        for (int32_t i = n - 1; i >= 0; i--)
+            if (kids[i].is_entry && strcmp(kids[i].key, src->key) == 0) {
+                kids[i].value = atl_value_copy(&dst->arena, &src->value);
+                kids[i].loc = remap_loc(src->loc, file_map);
+                return;
+            }
+        if (parent)
+            atl_cfg_add_entry(dst, parent, src->key, src->value, remap_loc(src->loc, file_map));
+        return;
+    }
+    for (int32_t i = n - 1; i >= 0; i--)
+        if (!kids[i].is_entry && strcmp(kids[i].key, src->key) == 0 &&
+            same_label(kids[i].label, src->label)) {
+            for (int k = 0; k < src->n_kids; k++) {
+                /* kids may move when the target grows: index afresh each time */
+                atl_cfg *target = parent ? &parent->kids[i] : &dst->configs[i];
+                atl_cfg_merge(dst, target, &src->kids[k], file_map);
+            }
+            return;
+        }
+    copy_remap(dst, parent, src, file_map);
+}
+
+void atl_cfg_copy_sections(atl_module *dst, const atl_module *src, bool merge)
+{
+    int32_t *map = malloc(sizeof(int32_t) * (size_t)(src->n_sources ? src->n_sources : 1));
+    if (!map)
+        abort();
+    for (int i = 0; i < src->n_sources; i++)
+        map[i] = atl_module_add_source(dst, src->sources[i]);
+    for (int i = 0; i < src->n_configs; i++) {
+        if (merge) {
+            atl_cfg_merge(dst, NULL, &src->configs[i], map);
+        } else {
+            atl_cfg_remove(dst, src->configs[i].key);
+            copy_remap(dst, NULL, &src->configs[i], map);
+        }
+    }
+    free(map);
+}

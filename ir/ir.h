@@ -303,6 +303,13 @@ void atl_cfg_free_tree(atl_cfg *c); /* frees the kids arrays (strings live in th
 atl_value atl_value_parse(atl_arena *a, const char *text);
 int atl_cfg_set_path(atl_module *m, const char *path, atl_value v, char *err, size_t errlen);
 void atl_cfg_remove(atl_module *m, const char *section); /* every top-level section of that name */
+/* Merge src into dst (parent NULL: top level): an entry replaces the last entry of its key, a
+ * section merges into the last section of the same key and label, anything else is appended.
+ * file_map maps src's loc.file to dst's (NULL: same table). */
+void atl_cfg_merge(atl_module *dst, atl_cfg *parent, const atl_cfg *src, const int32_t *file_map);
+/* Copy every top-level section of src into dst: merged, or replacing dst's sections of the same
+ * key. Source locations are remapped. */
+void atl_cfg_copy_sections(atl_module *dst, const atl_module *src, bool merge);
 /* Glob match with '*' (any run, also across dots) and '?' (one character). */
 bool atl_glob_match(const char *pattern, const char *text);
 /* Resolve analog bindings of main's parameters from the `analog` section's `layers "GLOB"`

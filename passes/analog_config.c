@@ -5,6 +5,9 @@
  *     tile { rows = 512; cols = 512; }             // largest tile (near-equal splits beyond)
  *     device "reram_hfo2" { reference_std = 0.05; } // preset (+ overrides); or device = "name";
  *     algorithm "cttv2" { in_chop_prob = 0.1; }     // algorithm (+ parameters); or algorithm = "..";
+ *                                                   // (a labelled section's overrides apply only
+ *                                                   // when its label is the chosen preset/algo;
+ *                                                   // unlabelled `device { }` ones always)
  *     update { desired_bl = 5; }                    // pulsed update of the fast array
  *     transfer_update { desired_bl = 1; }           // C writes of the transfer compounds
  *     io { out_noise = 0.06; forward { ... } backward { ... } transfer { ... } }
@@ -118,14 +121,18 @@ static int set_up(void *t, const char *n, double v, char *e, size_t l)
     return atl_update_params_set(t, n, v, e, l);
 }
 
-/* Apply the numeric entries of every `key` section of scope (labelled or not) to target. */
-static bool apply_section(const atl_module *m, const atl_cfg *scope, const char *key, void *target,
-                          set_fn fn, atl_diag *d)
+/* Apply the numeric entries of the `key` sections of scope to target: unlabelled ones, and
+ * labelled ones whose label is `chosen` (overrides of `device "reram_hfo2" { ... }` belong to
+ * that preset and are ignored when a sweep picks another device). */
+static bool apply_section(const atl_module *m, const atl_cfg *scope, const char *key,
+                          const char *chosen, void *target, set_fn fn, atl_diag *d)
 {
     bool ok = true;
     for (int i = 0; scope && i < scope->n_kids; i++) {
         const atl_cfg *sec = &scope->kids[i];
         if (sec->is_entry || strcmp(sec->key, key) != 0)
+            continue;
+        if (sec->label && chosen && strcmp(sec->label, chosen) != 0)
             continue;
         for (int k = 0; k < sec->n_kids; k++) {
             const atl_cfg *e = &sec->kids[k];
@@ -415,8 +422,8 @@ int atl_analog_rule_resolve(const atl_module *m, int rule, atl_analog_rule *out,
         return -1;
     }
     /* device overrides: top level, then the rule */
-    ok &= apply_section(m, an, "device", &dp, set_dev, d);
-    ok &= apply_section(m, r, "device", &dp, set_dev, d);
+    ok &= apply_section(m, an, "device", dev, &dp, set_dev, d);
+    ok &= apply_section(m, r, "device", dev, &dp, set_dev, d);
     if (ok && atl_dev_params_validate(&dp, err, sizeof err)) {
         snprintf(msg, sizeof msg, "analog: device %s: %s", dev, err);
         report(d, m, r->loc, msg);
@@ -429,12 +436,12 @@ int atl_analog_rule_resolve(const atl_module *m, int rule, atl_analog_rule *out,
         report(d, m, algo_at->loc, msg);
         return -1;
     }
-    ok &= apply_section(m, an, "algorithm", &out->cfg.ap, set_algo, d);
-    ok &= apply_section(m, r, "algorithm", &out->cfg.ap, set_algo, d);
-    ok &= apply_section(m, an, "update", &out->cfg.up, set_up, d);
-    ok &= apply_section(m, r, "update", &out->cfg.up, set_up, d);
-    ok &= apply_section(m, an, "transfer_update", &out->cfg.up_transfer, set_up, d);
-    ok &= apply_section(m, r, "transfer_update", &out->cfg.up_transfer, set_up, d);
+    ok &= apply_section(m, an, "algorithm", algo, &out->cfg.ap, set_algo, d);
+    ok &= apply_section(m, r, "algorithm", algo, &out->cfg.ap, set_algo, d);
+    ok &= apply_section(m, an, "update", NULL, &out->cfg.up, set_up, d);
+    ok &= apply_section(m, r, "update", NULL, &out->cfg.up, set_up, d);
+    ok &= apply_section(m, an, "transfer_update", NULL, &out->cfg.up_transfer, set_up, d);
+    ok &= apply_section(m, r, "transfer_update", NULL, &out->cfg.up_transfer, set_up, d);
     ok &= apply_io(m, an, &out->cfg.io_fwd, &out->cfg.io_bwd, &out->cfg.io_transfer, d);
     ok &= apply_io(m, r, &out->cfg.io_fwd, &out->cfg.io_bwd, &out->cfg.io_transfer, d);
     double omega = 0, colw = 0, lrc = 0, rows = 512, cols = 512;
