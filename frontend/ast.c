@@ -1,5 +1,6 @@
 /* AST construction, destruction and the S-expression dump used by the parser tests. */
 #include "ast.h"
+#include "ir.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
@@ -115,29 +116,7 @@ const char *atl_ast_op_name(atl_ast_op op)
 
 static void dump_string(FILE *out, const char *s)
 {
-    fputc('"', out);
-    for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
-        switch (*p) {
-        case '"':
-            fputs("\\\"", out);
-            break;
-        case '\\':
-            fputs("\\\\", out);
-            break;
-        case '\n':
-            fputs("\\n", out);
-            break;
-        case '\t':
-            fputs("\\t", out);
-            break;
-        default:
-            if (*p < 0x20 || *p == 0x7f)
-                fprintf(out, "\\x%02x", *p);
-            else
-                fputc(*p, out);
-        }
-    }
-    fputc('"', out);
+    atl_print_string_literal(out, s);
 }
 
 /* The shortest %g form that reads back as the same double, so dumps are exact and stable. */

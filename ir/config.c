@@ -119,12 +119,10 @@ bool atl_value_equal(const atl_value *a, const atl_value *b)
     return false;
 }
 
-void atl_print_string_literal(FILE *out, const char *s);
-
 void atl_print_string_literal(FILE *out, const char *s)
 {
     fputc('"', out);
-    for (const char *p = s; *p; p++) {
+    for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
         switch (*p) {
         case '"':
             fputs("\\\"", out);
@@ -139,7 +137,10 @@ void atl_print_string_literal(FILE *out, const char *s)
             fputs("\\t", out);
             break;
         default:
-            fputc(*p, out);
+            if (*p < 0x20 || *p == 0x7f)
+                fprintf(out, "\\x%02x", *p);
+            else
+                fputc(*p, out);
         }
     }
     fputc('"', out);

@@ -293,6 +293,8 @@ atl_cfg *atl_cfg_add_entry(atl_module *m, atl_cfg *parent, const char *key, atl_
 const atl_cfg *atl_cfg_find(const atl_module *m, const char *section); /* first top-level match */
 const atl_cfg *atl_cfg_child(const atl_cfg *c, const char *key);       /* last match wins */
 void atl_value_print(FILE *out, const atl_value *v);
+/* "..." with \" \\ \n \t and \xNN escapes (the IR parser and the DSL lexer read them back). */
+void atl_print_string_literal(FILE *out, const char *s);
 bool atl_value_equal(const atl_value *a, const atl_value *b);
 atl_value atl_value_copy(atl_arena *a, const atl_value *v);
 void atl_cfg_copy_into(atl_module *dst, atl_cfg *dst_parent, const atl_cfg *src);

@@ -122,6 +122,13 @@ static void next(parser *p)
             }
             if (s[j] == '\\' && j + 1 < p->len) {
                 char e = s[j + 1];
+                if (e == 'x' && j + 3 < p->len && isxdigit((unsigned char)s[j + 2]) &&
+                    isxdigit((unsigned char)s[j + 3])) {
+                    char hex[3] = {s[j + 2], s[j + 3], 0};
+                    buf[k++] = (char)strtol(hex, NULL, 16);
+                    j += 4;
+                    continue;
+                }
                 buf[k++] = e == 'n' ? '\n' : e == 't' ? '\t' : e;
                 j += 2;
                 continue;

@@ -23,7 +23,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-void atl_print_string_literal(FILE *out, const char *s); /* config.c */
 void atl_print_double(FILE *out, double v);             /* config.c */
 
 static void print_loc(FILE *out, atl_loc l)
