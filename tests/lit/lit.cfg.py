@@ -12,6 +12,7 @@ config.test_exec_root = os.path.join(config.atl_binary_dir, "tests", "lit")
 
 config.substitutions.append(("%atlc", config.atlc_path))
 config.substitutions.append(("%models", os.path.join(config.atl_source_dir, "models")))
+config.substitutions.append(("%srcroot", config.atl_source_dir))
 config.substitutions.append(("%examples", os.path.join(config.atl_source_dir, "examples")))
 config.substitutions.append(("%inputs", os.path.join(config.test_source_root, "Inputs")))
 config.environment["OPENBLAS_NUM_THREADS"] = "1"
