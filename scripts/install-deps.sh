@@ -18,6 +18,11 @@ pkgs=(
 if [[ "${ATL_WITH_FUZZ:-0}" == 1 ]]; then
   pkgs+=(clang-14 libclang-rt-14-dev)
 fi
+# Optional: a real browser for scripts/check-report.sh (the report_browser ctest, skipped without
+# it); about 40 s and ~400 MB on Debian 12.
+if [[ "${ATL_WITH_BROWSER:-0}" == 1 ]]; then
+  pkgs+=(chromium)
+fi
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -47,6 +47,7 @@ void rep_plot_free(rep_plot *p)
     for (int i = 0; i < p->n_series; i++) {
         rep_series *s = &p->series[i];
         free(s->label);
+        free(s->band_label);
         free(s->x);
         free(s->y);
         free(s->err);
@@ -471,11 +472,16 @@ int rep_plot_write_svg(const rep_plot *p, FILE *f)
     /* legend */
     int n_leg = 0;
     double leg_w = 0;
-    for (int k = 0; k < p->n_series; k++)
+    for (int k = 0; k < p->n_series; k++) {
         if (p->series[k].label) {
             n_leg++;
             leg_w = fmax(leg_w, text_width(p->series[k].label, font));
         }
+        if (p->series[k].band_label && p->series[k].lo) {
+            n_leg++;
+            leg_w = fmax(leg_w, text_width(p->series[k].band_label, font));
+        }
+    }
     double R = n_leg ? 16 + 34 + leg_w + 12 : 20;
     double leg_h = n_leg * 19.0 + 10;
     double W = ceil(L + pw + R);
@@ -711,6 +717,15 @@ int rep_plot_write_svg(const rep_plot *p, FILE *f)
             rep_xml_escape(f, s->label);
             fputs("</text></g>\n", f);
             y += 19;
+            if (s->band_label && s->lo) {
+                fprintf(f, "<g class=\"legend-entry\"><rect x=\"%.1f\" y=\"%.1f\" width=\"28\" "
+                           "height=\"10\" fill=\"%s\" fill-opacity=\"0.18\"/><text x=\"%.1f\" "
+                           "y=\"%.1f\" fill=\"#222222\">",
+                        x0, y - 5, s->color, x0 + 34, y + 4);
+                rep_xml_escape(f, s->band_label);
+                fputs("</text></g>\n", f);
+                y += 19;
+            }
         }
         fputs("</g>\n", f);
     }

@@ -34,6 +34,7 @@ typedef struct rep_series {
     double *x, *y;     /* NaN y: a gap */
     double *err;       /* symmetric error bars, or NULL */
     double *lo, *hi;   /* a band from lo to hi, or NULL */
+    char *band_label;  /* legend text of the band (a swatch after the line's entry), or NULL */
 } rep_series;
 
 typedef struct rep_vline {

@@ -306,8 +306,8 @@ static int sweep_plots(const rep_data *D, rep_report *R)
                 const int *combo = combos + held[h] * np;
                 char *fixed = combo_text(D, a, combo);
                 char *sub = xprintf("%s; %s", seeds_txt, fixed);
-                char *cap = xprintf("Test error against %s with %s held at %s. Mean \xC2\xB1 "
-                                    "sample std over seeds.", P->name, others, fixed);
+                char *cap = xprintf("Test error against %s with %s. Mean \xC2\xB1 sample std "
+                                    "over seeds.", P->name, fixed);
                 char *file = xprintf("%s-%d", base, h + 1);
                 sweep_plot(D, R, a, combo, sub, file, cap);
                 free(fixed);
@@ -518,6 +518,7 @@ static int device_plots(const rep_data *D, const rep_options *o, rep_report *R, 
                           r.mean_nf, NULL, NULL, NULL) ||
             rep_plot_add_vline(p, pulses, "down pulses \xE2\x86\x92"))
             abort();
+        p->series[0].band_label = xstrdup("min \xE2\x80\xA6 max over devices");
         p->series[0].width = 1.8;
         p->series[1].width = 1.6;
         char *file = xprintf("device-%s", dv->name);
@@ -569,7 +570,7 @@ void rep_report_free(rep_report *R)
 
 static const char *css =
     "body{font-family:'DejaVu Sans','Liberation Sans',Arial,Helvetica,sans-serif;color:#222;"
-    "background:#fff;max-width:1240px;margin:20px auto;padding:0 18px;line-height:1.4}\n"
+    "background:#fff;max-width:1560px;margin:20px auto;padding:0 18px;line-height:1.4}\n"
     "h1{font-size:1.55em;margin-bottom:.3em}\n"
     "h2{font-size:1.25em;border-bottom:1px solid #ddd;padding-bottom:3px;margin-top:1.8em}\n"
     "h3{font-size:1.02em;margin:1.1em 0 .4em}\n"
@@ -581,9 +582,12 @@ static const char *css =
     "table.meta th{background:none;border:none;padding:1px 12px 1px 0;font-weight:normal;"
     "color:#666}\n"
     "table.meta td{border:none;padding:1px 0}\n"
-    "figure{display:inline-block;vertical-align:top;margin:8px 14px 18px 0}\n"
-    "figcaption{font-size:.84em;color:#555;max-width:660px;margin-top:4px}\n"
-    "svg.atl-plot{max-width:100%;height:auto;border:1px solid #e6e6e6}\n"
+    /* plots keep their size on narrow windows (scrolling) and sit two per row, scaled to fit,
+     * on wide ones */
+    "figure{display:inline-block;vertical-align:top;margin:8px 14px 18px 0;max-width:100%}\n"
+    "figcaption{font-size:.84em;color:#555;margin-top:4px}\n"
+    "svg.atl-plot{display:block;height:auto;border:1px solid #e6e6e6}\n"
+    "@media (min-width:1100px){figure{width:calc(50% - 18px)}svg.atl-plot{width:100%}}\n"
     "nav a{margin-right:14px}\n"
     "p.note{color:#555;font-size:.9em}\n"
     "footer{margin-top:2.5em;color:#888;font-size:.8em}\n";
