@@ -11,6 +11,7 @@
 
 #include "atl/kernels.h"
 #include "backend.h"
+#include "fused_exec.h"
 #include "pass.h"
 
 struct atl_interp {
@@ -23,6 +24,7 @@ struct atl_interp {
     bool *bound;        /* INPUT nodes */
     atl_analog *an;     /* tiles of analog ops */
     int32_t *tile_idx;  /* analog ops: index into an */
+    atl_fused_prog **fprog; /* FUSED nodes: the prepared expression (fused_exec.c) */
     bool profile;
     double op_time[ATL_OP_COUNT];
     int64_t op_calls[ATL_OP_COUNT];
@@ -79,7 +81,8 @@ atl_interp *atl_interp_create(const atl_module *m, atl_params *ps, char *err, si
     ip->param_idx = malloc(n * sizeof *ip->param_idx);
     ip->bound = calloc(n, sizeof *ip->bound);
     ip->tile_idx = malloc(n * sizeof *ip->tile_idx);
-    if (!ip->arena || !ip->ptr || !ip->param_idx || !ip->bound || !ip->tile_idx)
+    ip->fprog = calloc(n, sizeof *ip->fprog);
+    if (!ip->arena || !ip->ptr || !ip->param_idx || !ip->bound || !ip->tile_idx || !ip->fprog)
         abort();
     for (size_t i = 0; i < n; i++)
         ip->tile_idx[i] = -1;
@@ -103,6 +106,14 @@ atl_interp *atl_interp_create(const atl_module *m, atl_params *ps, char *err, si
             if (nd->op == ATL_OP_PARAM)
                 ip->ptr[i] = ps->data[k];
         }
+        if (nd->op == ATL_OP_FUSED) {
+            if (!(ip->fprog[i] = malloc(sizeof *ip->fprog[i])))
+                abort();
+            if (atl_fused_prog_init(ip->fprog[i], f, i, err, errlen)) {
+                atl_interp_free(ip);
+                return NULL;
+            }
+        }
         if (atl_node_in_arena(nd)) {
             if (nd->arena < 0 ||
                 nd->arena + atl_type_numel(&nd->type) * 4 > m->arena_size) {
@@ -125,6 +136,10 @@ void atl_interp_free(atl_interp *ip)
     free(ip->param_idx);
     free(ip->bound);
     free(ip->tile_idx);
+    if (ip->fprog)
+        for (int32_t i = 0; i < ip->f->n_nodes; i++)
+            free(ip->fprog[i]);
+    free(ip->fprog);
     free(ip);
 }
 
@@ -430,6 +445,13 @@ static void exec_node(atl_interp *ip, int32_t i)
         int64_t cols = XT(0)->dims[XT(0)->rank - 1];
         atl_tile_update(tl, X(0), X(1), (int)(atl_type_numel(XT(0)) / cols), *X(2));
         *y = 0.0f;
+        break;
+    }
+    case ATL_OP_FUSED: {
+        const float *in[ATL_FEXPR_MAX_OPERANDS];
+        for (int k = 0; k < nd->n_src; k++)
+            in[k] = X(k);
+        atl_fused_prog_run(ip->fprog[i], in, y);
         break;
     }
     case ATL_OP_COUNT:

@@ -2,6 +2,7 @@
  * sees the node (attributes, declared type) and its operand types and either fills the result
  * type or explains, in a message fit for a user, why the operands do not fit. */
 #include "ir.h"
+#include "fused.h"
 
 #include <assert.h>
 #include <stdarg.h>
@@ -696,6 +697,27 @@ static int shape_analog_grad(shape_ctx *c, atl_type *out)
     return 0;
 }
 
+/* fused: the broadcast of every operand (ir/fused.h explains why that is the group's shape) */
+static int shape_fused(shape_ctx *c, atl_type *out)
+{
+    atl_fexpr e;
+    if (atl_node_fexpr(c->n, &e, c->err, c->errlen))
+        return -1;
+    if (c->n_in > 64)
+        return fail(c, "fused: too many operands");
+    atl_type t = *c->in[0];
+    for (int k = 0; k < c->n_in; k++) {
+        char a[96], b[96];
+        if (need_f32(c, k))
+            return -1;
+        if (atl_broadcast(&t, c->in[k], &t))
+            return fail(c, "fused: operand $%d %s does not broadcast against %s", k,
+                        TS(c->in[k], a), TS(&t, b));
+    }
+    *out = t;
+    return 0;
+}
+
 static const shape_fn shape_rules[] = {
     [ATL_OP_INPUT] = shape_input,
     [ATL_OP_PARAM] = shape_param,
@@ -751,6 +773,7 @@ static const shape_fn shape_rules[] = {
     [ATL_OP_ANALOG_MVM_T_IO] = shape_analog_mvm,
     [ATL_OP_ANALOG_GRAD] = shape_analog_grad,
     [ATL_OP_ANALOG_UPDATE] = shape_analog_grad,
+    [ATL_OP_FUSED] = shape_fused,
 };
 static_assert(sizeof shape_rules / sizeof shape_rules[0] == ATL_OP_COUNT,
               "every op needs a shape rule");

@@ -391,6 +391,7 @@ static const grad_rule grad_rules[] = {
     [ATL_OP_ANALOG_MVM_T_IO] = g_unsupported,
     [ATL_OP_ANALOG_GRAD] = g_unsupported,
     [ATL_OP_ANALOG_UPDATE] = g_unsupported,
+    [ATL_OP_FUSED] = g_unsupported, /* rejected up front (see atl_pass_autodiff) */
 };
 static_assert(sizeof grad_rules / sizeof grad_rules[0] == ATL_OP_COUNT,
               "every op needs a gradient rule (g_none or g_unsupported if it has none)");
@@ -426,6 +427,16 @@ int atl_pass_autodiff(atl_module *m, atl_pass_ctx *ctx)
         if (f->output_names[k] && strncmp(f->output_names[k], "grad.", 5) == 0) {
             atl_ir_report(ctx->diag, m, ATL_SEV_ERROR, ATL_NO_LOC,
                           "autodiff: the module already has gradient outputs");
+            return 1;
+        }
+    /* fused nodes come from the fuse pass, which runs after autodiff; they carry no DIFF flag,
+     * so without this check their operands would silently get no gradient */
+    for (int i = 0; i < f->n_nodes; i++)
+        if (f->nodes[i].op == ATL_OP_FUSED) {
+            atl_ir_report(ctx->diag, m, ATL_SEV_ERROR, f->nodes[i].loc,
+                          "autodiff: cannot differentiate fused node %%%d (run fuse after "
+                          "autodiff and optimizer)",
+                          i);
             return 1;
         }
 

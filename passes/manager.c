@@ -19,6 +19,7 @@ static const atl_pass_info registry[] = {
     {"optimizer", "turn gradients into update ops (SGD for digital parameters, the configured "
                   "algorithm for analog tiles)",
      atl_pass_optimizer},
+    {"fuse", "group elementwise ops into fused nodes (one loop each)", atl_pass_fuse},
     {"schedule", "plan the arena: buffer offsets with liveness-based reuse", atl_pass_schedule},
 };
 

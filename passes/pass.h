@@ -14,6 +14,7 @@
  *   analog_map.c `analog-map`: analog-bound linear layers -> tiles (analog_config.c: the
  *               `analog` section resolved into runtime tile configurations)
  *   noise.c     `noise`: IO non-idealities of analog MVMs as explicit op attributes
+ *   fuse.c      `fuse`: elementwise groups -> fused nodes (expressions in ir/fused.h)
  *   schedule.c  `schedule`: arena plan (buffer liveness and reuse) for the executors
  */
 #ifndef ATL_PASS_H
@@ -84,6 +85,7 @@ int atl_pass_optimizer(atl_module *m, atl_pass_ctx *ctx);
 int atl_pass_analog_map(atl_module *m, atl_pass_ctx *ctx);
 int atl_pass_noise(atl_module *m, atl_pass_ctx *ctx);
 int atl_pass_schedule(atl_module *m, atl_pass_ctx *ctx);
+int atl_pass_fuse(atl_module *m, atl_pass_ctx *ctx);
 
 /* autodiff.c: whether an op has a real gradient rule (for tests) */
 bool atl_op_has_grad_rule(atl_op op);
