@@ -766,6 +766,7 @@ static int run_phase(atl_train_opts *t, const char *what, const atl_run_opts *o,
     FILE *out = o->out ? o->out : stdout;
     t->quiet = o->quiet;
     t->progress = o->progress;
+    t->backend = o->backend;
     t->out = out;
     if (!o->quiet)
         fprintf(out, "\n== %s\n", what);

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "exec.h"
 #include "train.h"
 
 #define ATL_EXP_MAX_TASKS 16
@@ -78,6 +79,7 @@ void atl_experiment_point_value(const atl_experiment *e, int p, int k, char *buf
 
 typedef struct atl_run_opts {
     const char *runs;  /* parent of the experiment's run directory (default "runs") */
+    atl_backend backend; /* executor of the steps (ops NULL: the interpreter) */
     bool quiet;
     bool progress;
     FILE *out;

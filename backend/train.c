@@ -12,6 +12,7 @@
 #include "atl/kernels.h"
 #include "atl/safetensors.h"
 #include "analog_config.h"
+#include "exec.h"
 #include "pass.h"
 
 /* ---- schedules ------------------------------------------------------------------------------ */
@@ -298,10 +299,11 @@ static atl_module *compile_step(const atl_train_opts *o, bool training, bool dig
     }
     atl_pipeline pl;
     atl_pipeline_init(&pl);
+    pl.time_passes = o->time_passes;
     const char *passes = training ? "expand,shapes,verify,dce,cse,autodiff,analog-map,noise,"
-                                    "optimizer,dce,cse,schedule,verify"
+                                    "optimizer,dce,cse,fuse,schedule,verify"
                                   : "expand,shapes,verify,dce,cse,analog-map,noise,dce,cse,"
-                                    "schedule,verify";
+                                    "fuse,schedule,verify";
     if (atl_pipeline_parse(&pl, passes, d) || atl_pipeline_run(&pl, m, d)) {
         atl_module_free(m);
         return NULL;
@@ -381,11 +383,35 @@ static bool check_data(const atl_dataset *ds, const model_io *io, const char *wh
     return true;
 }
 
+/* ---- executors ----------------------------------------------------------------------------- */
+
+/* A step's executor: the interpreter or the backend of the options (exec.h). */
+typedef struct exe {
+    const atl_exec_ops *ops;
+    void *e;
+} exe;
+
+static int exe_create(exe *x, const atl_train_opts *o, const atl_module *m, atl_params *ps,
+                      atl_analog *an, char *err, size_t errlen)
+{
+    x->ops = o->backend.ops ? o->backend.ops : atl_exec_interp_ops();
+    if (!(x->e = x->ops->create(o->backend.ctx, m, ps, err, errlen)))
+        return -1;
+    return an ? x->ops->set_analog(x->e, an, err, errlen) : 0;
+}
+
+static void exe_free(exe *x)
+{
+    if (x->e)
+        x->ops->destroy(x->e);
+    x->e = NULL;
+}
+
 /* ---- evaluation ------------------------------------------------------------------------------ */
 
 /* Loss (mean cross entropy) and accuracy over a whole split, computed on the host from the
  * logits of the valid rows of each batch (the last batch is padded). */
-static int eval_loop(atl_interp *ip, const model_io *io, const atl_dataset *ds, int threads,
+static int eval_loop(exe *ip, const model_io *io, const atl_dataset *ds, int threads,
                      atl_eval_result *r, char *err, size_t errlen)
 {
     int64_t B = io->x.dims[0];
@@ -405,21 +431,21 @@ static int eval_loop(atl_interp *ip, const model_io *io, const atl_dataset *ds, 
         free(y);
         return -1;
     }
-    atl_interp_bind(ip, "x", x);
-    atl_interp_bind(ip, "y", y);
+    ip->ops->bind(ip->e, "x", x);
+    ip->ops->bind(ip->e, "y", y);
     double loss = 0;
     int64_t correct = 0, n = 0;
     for (int64_t b = 0; b < atl_loader_num_batches(&l); b++) {
         int64_t valid = atl_loader_fill(&l, b, x, y);
         for (int64_t i = valid; i < B; i++)
             y[i] = 0; /* padding rows: any valid label; they are not counted */
-        if (atl_interp_run(ip, err, errlen)) {
+        if (ip->ops->run(ip->e, err, errlen)) {
             atl_loader_fini(&l);
             free(x);
             free(y);
             return -1;
         }
-        const float *z = atl_interp_output(ip, "logits", NULL);
+        const float *z = ip->ops->output(ip->e, "logits", NULL);
         for (int64_t i = 0; i < valid; i++) {
             const float *zi = z + i * classes;
             int arg = 0;
@@ -672,7 +698,7 @@ int atl_train(const atl_train_opts *o, atl_train_result *res, atl_diag *d)
 {
     FILE *out = o->out ? o->out : stdout;
     run R;
-    atl_interp *it = NULL, *ie = NULL;
+    exe it = {0}, ie = {0};
     FILE *log = NULL;
     float *x = NULL;
     int32_t *y = NULL;
@@ -691,10 +717,8 @@ int atl_train(const atl_train_opts *o, atl_train_result *res, atl_diag *d)
     }
     if (setup(o, true, &R, d))
         goto done;
-    if (!(it = atl_interp_create(R.mt, R.ps, err, sizeof err)) ||
-        !(ie = atl_interp_create(R.me, R.ps, err, sizeof err)) ||
-        (R.an && (atl_interp_set_analog(it, R.an, err, sizeof err) ||
-                  atl_interp_set_analog(ie, R.an, err, sizeof err)))) {
+    if (exe_create(&it, o, R.mt, R.ps, R.an, err, sizeof err) ||
+        exe_create(&ie, o, R.me, R.ps, R.an, err, sizeof err)) {
         atl_diag_error(d, ATL_NO_SPAN, "internal error: %s", err);
         rc = 3;
         goto done;
@@ -735,11 +759,11 @@ int atl_train(const atl_train_opts *o, atl_train_result *res, atl_diag *d)
     if (!x || !y)
         abort();
     float lr_value = 0;
-    if (getenv("ATL_PROFILE"))
-        atl_interp_set_profile(it, true);
-    atl_interp_bind(it, "x", x);
-    atl_interp_bind(it, "y", y);
-    atl_interp_bind(it, "lr", &lr_value);
+    if (getenv("ATL_PROFILE") && it.ops == atl_exec_interp_ops())
+        atl_interp_set_profile(it.e, true);
+    it.ops->bind(it.e, "x", x);
+    it.ops->bind(it.e, "y", y);
+    it.ops->bind(it.e, "lr", &lr_value);
     if (!o->quiet) {
         fprintf(out, "training %s on %s: %lld parameters, %lld steps/epoch, batch %lld, lr %g\n",
                 R.mt->name, R.train->name, (long long)atl_params_count(R.ps),
@@ -763,12 +787,12 @@ int atl_train(const atl_train_opts *o, atl_train_result *res, atl_diag *d)
              b++, step++) {
             atl_loader_fill(&l, b, x, y);
             lr_value = (float)atl_schedule_lr(&o->sched, o->lr, step, per_epoch, total);
-            if (atl_interp_run(it, err, sizeof err)) {
+            if (it.ops->run(it.e, err, sizeof err)) {
                 atl_diag_error(d, ATL_NO_SPAN, "internal error: %s", err);
                 rc = 3;
                 goto done;
             }
-            float loss = *(const float *)atl_interp_output(it, "loss", NULL);
+            float loss = *(const float *)it.ops->output(it.e, "loss", NULL);
             if (!isfinite(loss)) {
                 atl_diag_error(d, ATL_NO_SPAN,
                                "training diverged at epoch %d step %lld (loss %g); try a smaller "
@@ -776,7 +800,7 @@ int atl_train(const atl_train_opts *o, atl_train_result *res, atl_diag *d)
                                epoch + 1, (long long)step, (double)loss);
                 goto done;
             }
-            const float *z = atl_interp_output(it, "logits", NULL);
+            const float *z = it.ops->output(it.e, "logits", NULL);
             for (int64_t i = 0; i < B; i++) {
                 const float *zi = z + i * io.classes;
                 int arg = 0;
@@ -808,7 +832,7 @@ int atl_train(const atl_train_opts *o, atl_train_result *res, atl_diag *d)
         bool have_eval = false;
         if (R.test) {
             atl_analog_snapshot *snap = R.an ? atl_analog_snapshot_take(R.an) : NULL;
-            int erc = eval_loop(ie, &io, R.test, o->threads, &er, err, sizeof err);
+            int erc = eval_loop(&ie, &io, R.test, o->threads, &er, err, sizeof err);
             if (snap && erc == 0)
                 erc = atl_analog_snapshot_restore(R.an, snap, err, sizeof err);
             atl_analog_snapshot_free(snap);
@@ -850,8 +874,8 @@ int atl_train(const atl_train_opts *o, atl_train_result *res, atl_diag *d)
         }
         atl_eval_result_free(&er);
     }
-    if (getenv("ATL_PROFILE"))
-        atl_interp_print_profile(it, stderr);
+    if (getenv("ATL_PROFILE") && it.ops == atl_exec_interp_ops())
+        atl_interp_print_profile(it.e, stderr);
     res->steps = step;
     res->epochs = epoch;
     res->seconds = now_s() - t0;
@@ -901,8 +925,8 @@ done:
         atl_loader_fini(&l);
     free(x);
     free(y);
-    atl_interp_free(it);
-    atl_interp_free(ie);
+    exe_free(&it);
+    exe_free(&ie);
     run_free(&R);
     return rc;
 }
@@ -910,7 +934,7 @@ done:
 int atl_eval(const atl_train_opts *o, atl_eval_result *r, atl_diag *d)
 {
     run R;
-    atl_interp *ie = NULL, *idl = NULL;
+    exe ie = {0}, idl = {0};
     atl_module *mdig = NULL;
     char err[1024];
     int rc = 1;
@@ -932,13 +956,12 @@ int atl_eval(const atl_train_opts *o, atl_eval_result *r, atl_diag *d)
     }
     if (setup(&oo, false, &R, d))
         goto done;
-    if (!(ie = atl_interp_create(R.me, R.ps, err, sizeof err)) ||
-        (R.an && atl_interp_set_analog(ie, R.an, err, sizeof err))) {
+    if (exe_create(&ie, &oo, R.me, R.ps, R.an, err, sizeof err)) {
         atl_diag_error(d, ATL_NO_SPAN, "internal error: %s", err);
         rc = 3;
         goto done;
     }
-    if (eval_loop(ie, &R.io, R.test, o->threads, r, err, sizeof err)) {
+    if (eval_loop(&ie, &R.io, R.test, o->threads, r, err, sizeof err)) {
         atl_diag_error(d, ATL_NO_SPAN, "%s", err);
         goto done;
     }
@@ -949,12 +972,12 @@ int atl_eval(const atl_train_opts *o, atl_eval_result *r, atl_diag *d)
         atl_analog_read_back(R.an, R.ps);
         if (!(mdig = compile_step(o, false, true, d)))
             goto done;
-        if (!(idl = atl_interp_create(mdig, R.ps, err, sizeof err))) {
+        if (exe_create(&idl, o, mdig, R.ps, NULL, err, sizeof err)) {
             atl_diag_error(d, ATL_NO_SPAN, "internal error: %s", err);
             rc = 3;
             goto done;
         }
-        if (eval_loop(idl, &R.io, R.test, o->threads, &ideal, err, sizeof err)) {
+        if (eval_loop(&idl, &R.io, R.test, o->threads, &ideal, err, sizeof err)) {
             atl_diag_error(d, ATL_NO_SPAN, "%s", err);
             goto done;
         }
@@ -964,8 +987,8 @@ int atl_eval(const atl_train_opts *o, atl_eval_result *r, atl_diag *d)
     }
     rc = 0;
 done:
-    atl_interp_free(ie);
-    atl_interp_free(idl);
+    exe_free(&ie);
+    exe_free(&idl);
     atl_module_free(mdig);
     run_free(&R);
     return rc;

@@ -10,6 +10,7 @@
 #include <stdio.h>
 
 #include "backend.h"
+#include "exec.h"
 #include "lower.h"
 
 /* ---- learning-rate schedules ---------------------------------------------------------------- */
@@ -59,6 +60,8 @@ typedef struct atl_train_opts {
     FILE *out;        /* progress and summaries (stdout when NULL) */
     bool progress;    /* redraw a progress line (a TTY) instead of printing log lines */
     bool quiet;
+    atl_backend backend; /* executor of the steps (ops NULL: the interpreter) */
+    bool time_passes;    /* pass pipeline timing (a JIT backend reports its own compile time) */
 } atl_train_opts;
 
 void atl_train_opts_default(atl_train_opts *o);

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "jit.h"
 #include "lower.h"
 #include "pass.h"
 
@@ -242,7 +243,9 @@ static const char *compile_help =
     "  --config FILE        use the configuration sections (e.g. analog { ... }) of FILE\n"
     "  --set PATH=VALUE     override a configuration entry (e.g. analog.io.out_noise=0.1)\n"
     "  --digital            drop the analog section\n"
-    "  --emit=KIND          ir (default): the .atlir text; summary: a short report\n"
+    "  --emit=KIND          ir (default): the .atlir text; summary: a short report;\n"
+    "                       llvm: the step's LLVM IR after default<O3>; asm: its host\n"
+    "                       assembly (both schedule the module first if --passes did not)\n"
     "  -o FILE              write the output to FILE (atomically) instead of stdout\n"
     "  --passes=LIST        run these passes instead of the default pipeline\n"
     "                       (default: expand,shapes,verify,dce,cse)\n"
@@ -261,12 +264,28 @@ static void print_pass_list(FILE *f)
         fprintf(f, "  %-10s %s\n", atl_pass_at(i)->name, atl_pass_at(i)->description);
 }
 
-static int emit_module(const atl_module *m, const char *emit, const char *out_path, atl_diag *d)
+static int emit_module(atl_module *m, const char *emit, const char *out_path, atl_diag *d)
 {
     cli_out o;
+    bool native = strcmp(emit, "llvm") == 0 || strcmp(emit, "asm") == 0;
+    if (native && m->arena_size <= 0) {
+        /* the code generator needs the arena plan */
+        atl_pipeline pl;
+        atl_pipeline_init(&pl);
+        if (atl_pipeline_parse(&pl, "schedule", d) || atl_pipeline_run(&pl, m, d))
+            return ATL_EXIT_USER;
+    }
     if (!cli_out_open(&o, out_path, d))
         return ATL_EXIT_USER;
-    if (strcmp(emit, "summary") == 0)
+    if (native) {
+        char err[1024];
+        if (atl_llvm_emit_module(m, strcmp(emit, "llvm") == 0 ? ATL_EMIT_LLVM_IR : ATL_EMIT_ASM,
+                                 o.f, err, sizeof err)) {
+            atl_diag_error(d, ATL_NO_SPAN, "%s", err);
+            cli_out_abort(&o);
+            return ATL_EXIT_USER;
+        }
+    } else if (strcmp(emit, "summary") == 0)
         atl_print_summary(o.f, m);
     else
         atl_print_module(o.f, m);
@@ -308,8 +327,10 @@ int cmd_compile(int argc, char **argv)
                 rc = ATL_EXIT_USAGE;
                 goto out;
             }
-            if (strcmp(emit, "ir") && strcmp(emit, "summary")) {
-                cli_usage_error("compile", "--emit must be ir or summary, got '%s'", emit);
+            if (strcmp(emit, "ir") && strcmp(emit, "summary") && strcmp(emit, "llvm") &&
+                strcmp(emit, "asm")) {
+                cli_usage_error("compile", "--emit must be ir, summary, llvm or asm, got '%s'",
+                                emit);
                 rc = ATL_EXIT_USAGE;
                 goto out;
             }

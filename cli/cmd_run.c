@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "jit.h"
 #include "experiment.h"
 
 #ifdef ATL_HAVE_MPI
@@ -29,6 +30,7 @@ static const char *run_help =
     "  --seed S            run this seed only (default: the experiment's seeds)\n"
     "  --set PATH=VALUE    override a setting: analog.*, defines.NAME, pretrain.KEY,\n"
     "                      finetune.KEY, seeds (e.g. --set finetune.epochs=1)\n"
+    "  --backend B         jit (default) or interp: the executor of the training steps\n"
     "  --quiet             no progress output\n";
 
 static const char *sweep_help =
@@ -44,7 +46,7 @@ static const char *sweep_help =
     "  --shard I/N         run only the points p with p mod N == I (0 <= I < N), e.g. a batch\n"
     "                      scheduler's array index; writes results.shard-I-of-N.csv (join the\n"
     "                      shards with 'atlc merge')\n"
-    "  --runs DIR, --set PATH=VALUE, --quiet   as for 'atlc run'\n";
+    "  --runs DIR, --set PATH=VALUE, --backend B, --quiet   as for 'atlc run'\n";
 
 static const char *merge_help =
     "usage: atlc merge A.csv B.csv ... -o results.csv\n"
@@ -61,7 +63,31 @@ typedef struct exp_args {
     bool have_seed;
     long long jobs;
     long long shard_i, shard_n;
+    bool interp; /* --backend=interp */
 } exp_args;
+
+/* atl_experiment_run with the chosen executor: a JIT session (the default) lives for one run,
+ * so the steps of its phases share their kernels; it is created in the process that runs (after
+ * a sweep's fork). */
+static int experiment_run(const atl_experiment *e, int point, uint64_t seed,
+                          const atl_run_opts *ro, bool interp, atl_diag *d)
+{
+    atl_run_opts o = *ro;
+    atl_jit_session *s = NULL;
+    if (interp) {
+        o.backend.ops = atl_exec_interp_ops();
+    } else {
+        char err[1024];
+        if (!(s = atl_jit_session_create(NULL, err, sizeof err))) {
+            atl_diag_error(d, ATL_NO_SPAN, "%s (use --backend=interp)", err);
+            return 1;
+        }
+        o.backend = (atl_backend){atl_exec_jit_ops(), s};
+    }
+    int rc = atl_experiment_run(e, point, seed, &o, d);
+    atl_jit_session_free(s);
+    return rc;
+}
 
 static int parse_exp_args(cli_args *a, exp_args *x, bool sweep)
 {
@@ -84,6 +110,15 @@ static int parse_exp_args(cli_args *a, exp_args *x, bool sweep)
             x->sets[x->n_sets++] = v;
         } else if (cli_is(a, "--quiet")) {
             x->ro.quiet = true;
+        } else if (cli_is(a, "--backend")) {
+            const char *v = cli_value(a);
+            if (!v)
+                return ATL_EXIT_USAGE;
+            if (strcmp(v, "jit") && strcmp(v, "interp")) {
+                cli_usage_error(a->cmd, "--backend must be jit or interp, got '%s'", v);
+                return ATL_EXIT_USAGE;
+            }
+            x->interp = strcmp(v, "interp") == 0;
         } else if (!sweep && cli_is(a, "--seed")) {
             if (!cli_int(a, 0, INT64_MAX, &x->seed))
                 return ATL_EXIT_USAGE;
@@ -142,7 +177,7 @@ int cmd_run(int argc, char **argv)
     for (int s = 0; s < e.n_seeds; s++) {
         if (x.have_seed && e.seeds[s] != (uint64_t)x.seed)
             continue;
-        int r = atl_experiment_run(&e, -1, e.seeds[s], &x.ro, &d);
+        int r = experiment_run(&e, -1, e.seeds[s], &x.ro, x.interp, &d);
         if (r) {
             rc = r == 3 ? ATL_EXIT_INTERNAL : ATL_EXIT_USER;
             goto out;
@@ -176,7 +211,7 @@ static void mkdir_p(const char *dir)
 /* One sweep job, its output in the point directory's log: in a child process (stdout and stderr
  * redirected) or, under MPI, in this process (its messages written to the log file). */
 static int run_job(const atl_experiment *e, int point, uint64_t seed, const atl_run_opts *ro,
-                   bool in_process)
+                   bool interp, bool in_process)
 {
     char dir[2048], log[2200];
     atl_experiment_dir(e, ro, point, dir, sizeof dir);
@@ -190,7 +225,7 @@ static int run_job(const atl_experiment *e, int point, uint64_t seed, const atl_
         o.progress = false;
         o.out = lf ? lf : stdout;
         o.quiet = false;
-        int rc = atl_experiment_run(e, point, seed, &o, &d);
+        int rc = experiment_run(e, point, seed, &o, interp, &d);
         atl_diag_fini(&d);
         if (lf)
             fclose(lf);
@@ -210,7 +245,7 @@ static int run_job(const atl_experiment *e, int point, uint64_t seed, const atl_
     o.progress = false;
     o.out = stdout;
     o.quiet = false;
-    int rc = atl_experiment_run(e, point, seed, &o, &d);
+    int rc = experiment_run(e, point, seed, &o, interp, &d);
     atl_diag_fini(&d);
     fflush(stdout);
     fflush(stderr);
@@ -241,7 +276,7 @@ static int sweep_mpi(atl_experiment *e, const exp_args *x, atl_diag *d, int rank
         for (int s = 0; s < e->n_seeds && ok; s++) {
             atl_experiment tmp = *e;
             tmp.n_tasks = 0;
-            if (run_job(&tmp, 0, e->seeds[s], &x->ro, true))
+            if (run_job(&tmp, 0, e->seeds[s], &x->ro, x->interp, true))
                 ok = 0;
         }
     MPI_Bcast(&ok, 1, MPI_INT, 0, MPI_COMM_WORLD);
@@ -252,7 +287,7 @@ static int sweep_mpi(atl_experiment *e, const exp_args *x, atl_diag *d, int rank
     }
     for (int p = rank; p < np; p += size)
         for (int s = 0; s < e->n_seeds; s++) {
-            bool good = run_job(e, p, e->seeds[s], &x->ro, true) == 0;
+            bool good = run_job(e, p, e->seeds[s], &x->ro, x->interp, true) == 0;
             if (!good)
                 fails++;
             if (!x->ro.quiet || !good)
@@ -401,7 +436,7 @@ int cmd_sweep(int argc, char **argv)
                 atl_experiment tmp = e;
                 /* pretraining only: a run of this point with no tasks */
                 tmp.n_tasks = 0;
-                _exit(run_job(&tmp, first, e.seeds[s], &x.ro, false) ? 1 : 0);
+                _exit(run_job(&tmp, first, e.seeds[s], &x.ro, x.interp, false) ? 1 : 0);
             }
             int st = 0;
             if (pid < 0 || waitpid(pid, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st)) {
@@ -433,7 +468,7 @@ int cmd_sweep(int argc, char **argv)
                 continue;
             }
             if (pid == 0)
-                _exit(run_job(&e, jp[k], e.seeds[js[k]], &x.ro, false) ? 1 : 0);
+                _exit(run_job(&e, jp[k], e.seeds[js[k]], &x.ro, x.interp, false) ? 1 : 0);
             pids[slot] = pid;
             slot_job[slot] = k;
             running++;

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "jit.h"
 #include "train.h"
 
 static const char *train_help =
@@ -48,6 +49,10 @@ static const char *train_help =
     "  --model NAME         which model of the file\n"
     "other:\n"
     "  --threads N          threads for BLAS and data loading (results do not depend on it)\n"
+    "  --backend B          jit (default): the LLVM-compiled step; interp: the reference\n"
+    "                       interpreter (both give the same results)\n"
+    "  --time-passes        time the pass pipelines and the JIT's compilation (stderr);\n"
+    "                       ATL_DUMP_DIR=DIR writes what the JIT compiles (.ll, .s)\n"
     "  --quiet              no progress output\n";
 
 static const char *eval_help =
@@ -59,7 +64,8 @@ static const char *eval_help =
     "the checkpoint has one) and also with the same weights read back and run digitally.\n"
     "\n"
     "options: --data SPEC, --eval-data SPEC, --batch N, -D NAME=VALUE, --model NAME,\n"
-    "         --config FILE, --set PATH=VALUE, --digital, --threads N, --json\n";
+    "         --config FILE, --set PATH=VALUE, --digital, --threads N, --json,\n"
+    "         --backend jit|interp, --time-passes\n";
 
 /* Shared option parsing. Returns 1 if consumed, 0 if not an option of ours, -1 on error. */
 static int train_option(cli_args *a, atl_train_opts *o, const char **defines, const char **reinit,
@@ -199,7 +205,40 @@ static int train_option(cli_args *a, atl_train_opts *o, const char **defines, co
         o->quiet = true;
         return 1;
     }
+    if (cli_is(a, "--backend")) {
+        const char *s = cli_value(a);
+        if (!s)
+            return -1;
+        if (strcmp(s, "jit") && strcmp(s, "interp")) {
+            cli_usage_error(a->cmd, "--backend must be jit or interp, got '%s'", s);
+            return -1;
+        }
+        o->backend.ops = strcmp(s, "jit") == 0 ? atl_exec_jit_ops() : atl_exec_interp_ops();
+        return 1;
+    }
+    if (cli_is(a, "--time-passes")) {
+        o->time_passes = true;
+        return 1;
+    }
     return 0;
+}
+
+/* The JIT backend (the default) needs a session for the run's steps; it shares their kernels. */
+static atl_jit_session *backend_start(atl_train_opts *o, atl_diag *d)
+{
+    if (!o->backend.ops)
+        o->backend.ops = atl_exec_jit_ops();
+    if (o->backend.ops != atl_exec_jit_ops())
+        return NULL;
+    char err[1024];
+    atl_jit_opts jo = {.time_passes = o->time_passes};
+    atl_jit_session *s = atl_jit_session_create(&jo, err, sizeof err);
+    if (!s) {
+        atl_diag_error(d, ATL_NO_SPAN, "%s (use --backend=interp)", err);
+        return NULL;
+    }
+    o->backend.ctx = s;
+    return s;
 }
 
 int cmd_train(int argc, char **argv)
@@ -255,7 +294,9 @@ int cmd_train(int argc, char **argv)
     atl_diag d;
     atl_diag_init(&d, stderr);
     atl_train_result r;
-    int rc = atl_train(&o, &r, &d);
+    atl_jit_session *js = backend_start(&o, &d);
+    int rc = o.backend.ops == atl_exec_jit_ops() && !js ? 1 : atl_train(&o, &r, &d);
+    atl_jit_session_free(js);
     if (rc == 0 && !o.quiet)
         printf("done: %lld steps in %.1f s (%.0f img/s); final train loss %.4f acc %.4f%s\n",
                (long long)r.steps, r.seconds, r.images_per_s, r.train_loss, r.train_acc,
@@ -313,7 +354,10 @@ int cmd_eval(int argc, char **argv)
     atl_diag d;
     atl_diag_init(&d, stderr);
     atl_eval_result r;
-    int rc = atl_eval(&o, &r, &d);
+    memset(&r, 0, sizeof r);
+    atl_jit_session *js = backend_start(&o, &d);
+    int rc = o.backend.ops == atl_exec_jit_ops() && !js ? 1 : atl_eval(&o, &r, &d);
+    atl_jit_session_free(js);
     if (rc == 0) {
         if (as_json) {
             printf("{\"n\": %lld, \"acc\": %.6f, \"loss\": %.6f, ", (long long)r.n, r.acc, r.loss);
