@@ -850,7 +850,14 @@ static int finish(loader *L)
                 continue;
             P->values = xrealloc(P->values, (size_t)(P->n_values + 1) * sizeof *P->values);
             P->nums = xrealloc(P->nums, (size_t)(P->n_values + 1) * sizeof *P->nums);
-            P->values[P->n_values] = xstrdup(s);
+            if (P->numeric) {
+                /* numbers as numbers: "0.15000000000000002" (a range() step) shows as 0.15 */
+                char buf[64];
+                snprintf(buf, sizeof buf, "%.10g", x);
+                P->values[P->n_values] = xstrdup(buf);
+            } else {
+                P->values[P->n_values] = xstrdup(s);
+            }
             P->nums[P->n_values] = x;
             P->n_values++;
         }

@@ -414,8 +414,11 @@ int rep_plot_write_svg(const rep_plot *p, FILE *f)
         yhi += w;
     }
     if (ya.kind == REP_AXIS_LINEAR) {
-        double first, step;
+        /* 3 % room, so that points on a whole tick do not sit on the frame */
+        double first, step, room = 0.03 * (yhi - ylo);
         int count;
+        ylo -= room;
+        yhi += room;
         rep_nice_ticks(ylo, yhi, 5, &first, &step, &count);
         ylo = floor(ylo / step + 1e-9) * step;
         yhi = ceil(yhi / step - 1e-9) * step;
@@ -524,8 +527,7 @@ int rep_plot_write_svg(const rep_plot *p, FILE *f)
         fprintf(f, "M%.1f %.1fH%.1f", L, y, L + pw);
     }
     for (int i = 0; i < nxt; i++) {
-        double x = xa.kind == REP_AXIS_LOG ? axis_px(&xa, xt[i].v) : axis_px(&xa, xt[i].v);
-        fprintf(f, "M%.1f %.1fV%.1f", x, T, T + ph);
+        fprintf(f, "M%.1f %.1fV%.1f", axis_px(&xa, xt[i].v), T, T + ph);
     }
     fputs("\"/>\n", f);
 

@@ -275,7 +275,10 @@ static int sweep_plots(const rep_data *D, rep_report *R)
             if (q != a && D->params[q].n_values > 1)
                 append(&others, "%s%s", others ? ", " : "", D->params[q].name);
         char *base = xprintf("sweep-%s", P->name);
-        const char *seeds_txt = "mean \xC2\xB1 std over seeds";
+        const char *agg = D->n_seeds > 1 ? "; mean \xC2\xB1 sample std over seeds (error bars)"
+                                         : "";
+        const char *seeds_txt = D->n_seeds > 1 ? "mean \xC2\xB1 std over seeds"
+                                               : "one seed (no error bars)";
         if (!others || n_held == 0 || n_held > MAX_HELD_PLOTS) {
             /* one plot: no other varying parameter; or they vary together with this one (a zip
              * sweep); or too many combinations to draw one plot each (pooled) */
@@ -284,14 +287,13 @@ static int sweep_plots(const rep_data *D, rep_report *R)
                 char *fixed = n_combos ? combo_text(D, a, combos) : xstrdup("");
                 sub = fixed[0] ? xprintf("%s; %s", seeds_txt, fixed) : xstrdup(seeds_txt);
                 free(fixed);
-                cap = xprintf("Test error (1 \xE2\x88\x92 final accuracy) against %s: mean "
-                              "\xC2\xB1 sample std over seeds (error bars), one line per task "
-                              "and method.", P->name);
+                cap = xprintf("Test error (1 \xE2\x88\x92 final accuracy) against %s, one "
+                              "line per task and method%s.", P->name, agg);
             } else if (n_held == 0) {
                 sub = xprintf("%s; varies with it: %s", seeds_txt, others);
                 cap = xprintf("Test error against %s; %s change together with it (a zipped "
-                              "sweep), so each point is one setting of all of them. Mean "
-                              "\xC2\xB1 sample std over seeds.", P->name, others);
+                              "sweep), so each point is one setting of all of them%s.", P->name,
+                              others, agg);
             } else {
                 sub = xprintf("pooled over %s", others);
                 cap = xprintf("Test error against %s, pooled over the %d combinations of %s "
@@ -306,8 +308,7 @@ static int sweep_plots(const rep_data *D, rep_report *R)
                 const int *combo = combos + held[h] * np;
                 char *fixed = combo_text(D, a, combo);
                 char *sub = xprintf("%s; %s", seeds_txt, fixed);
-                char *cap = xprintf("Test error against %s with %s. Mean \xC2\xB1 sample std "
-                                    "over seeds.", P->name, fixed);
+                char *cap = xprintf("Test error against %s with %s%s.", P->name, fixed, agg);
                 char *file = xprintf("%s-%d", base, h + 1);
                 sweep_plot(D, R, a, combo, sub, file, cap);
                 free(fixed);
@@ -464,12 +465,13 @@ static int curve_plots(const rep_data *D, rep_report *R)
             char *file = pre ? xprintf("curves-pretrain%s%s-%s", pre_id ? "-" : "",
                                        pre_id ? pre_id : "", which == 0 ? "acc" : "loss")
                              : xprintf("curves-%s-%s", phase, which == 0 ? "acc" : "loss");
+            const char *agg = max_seeds > 1 ? "; mean over seeds with a \xC2\xB1 1 std band" : "";
             char *cap = which == 0
                             ? xprintf("Test accuracy after each epoch of %s%s, one line per "
-                                      "method; mean over seeds with a \xC2\xB1 1 std band.",
-                                      pre ? "pretraining" : "task ", pre ? "" : phase)
-                            : xprintf("Mean training loss of each epoch of %s%s.",
-                                      pre ? "pretraining" : "task ", pre ? "" : phase);
+                                      "method%s.",
+                                      pre ? "pretraining" : "task ", pre ? "" : phase, agg)
+                            : xprintf("Mean training loss of each epoch of %s%s%s.",
+                                      pre ? "pretraining" : "task ", pre ? "" : phase, agg);
             add_figure(R, p, file, REP_SEC_CURVES, cap);
             free(file);
         }
@@ -689,7 +691,7 @@ static int write_table(FILE *f, const rep_data *D, int which, const char *id)
             esc(f, D->tasks[t]);
             fputs("</td>", f);
             for (int q = 0; q < np; q++) {
-                fputs("<td class=\"num\">", f);
+                fputs(D->params[q].numeric ? "<td class=\"num\">" : "<td>", f);
                 esc(f, pv[q] >= 0 ? D->params[q].values[pv[q]] : "\xE2\x80\x93");
                 fputs("</td>", f);
             }
