@@ -3,7 +3,8 @@
  *    reported;
  *  - a module that verifies must survive the round trip: print(parse(print(m))) == print(m);
  *  - the default pipeline (expand, shapes, verify, dce, cse) must run on it without crashing,
- *    and whatever it produces must verify and print. */
+ *    and whatever it produces must verify and print;
+ *  - fuse must then succeed, produce IR that verifies, and change nothing when run again. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -52,6 +53,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (atl_diag_errors(&d) != errs || atl_verify(m, &d) != 0)
                 abort();
             atl_print_module(sink, m);
+            atl_pipeline pf;
+            atl_pipeline_init(&pf);
+            pf.dump = sink;
+            if (atl_pipeline_parse(&pf, "fuse,verify", &d) || atl_pipeline_run(&pf, m, &d))
+                abort();
+            char *f1 = atl_print_module_to_string(m);
+            if (atl_pipeline_run(&pf, m, &d))
+                abort();
+            char *f2 = atl_print_module_to_string(m);
+            if (strcmp(f1, f2) != 0)
+                abort();
+            free(f1);
+            free(f2);
         }
     }
     atl_module_free(m);
