@@ -30,42 +30,45 @@
 
 /* ---- small sets ----------------------------------------------------------------------------- */
 
-bool atl_kernel_set_has(const atl_kernel_set *s, const char *name)
+const char *atl_kernel_set_sig(const atl_kernel_set *s, const char *name)
 {
     for (int i = 0; s && i < s->n; i++)
         if (strcmp(s->names[i], name) == 0)
-            return true;
-    return false;
+            return s->sigs[i];
+    return NULL;
 }
 
-void atl_kernel_set_add(atl_kernel_set *s, const char *name)
+void atl_kernel_set_add(atl_kernel_set *s, const char *name, const char *sig)
 {
     if (s->n == s->cap) {
         s->cap = s->cap ? 2 * s->cap : 64;
         s->names = realloc(s->names, sizeof *s->names * (size_t)s->cap);
-        if (!s->names)
+        s->sigs = realloc(s->sigs, sizeof *s->sigs * (size_t)s->cap);
+        if (!s->names || !s->sigs)
             abort();
     }
     s->names[s->n] = strdup(name);
-    if (!s->names[s->n])
+    s->sigs[s->n] = strdup(sig);
+    if (!s->names[s->n] || !s->sigs[s->n])
         abort();
     s->n++;
 }
 
 void atl_kernel_set_free(atl_kernel_set *s)
 {
-    for (int i = 0; i < s->n; i++)
+    for (int i = 0; i < s->n; i++) {
         free(s->names[i]);
+        free(s->sigs[i]);
+    }
     free(s->names);
+    free(s->sigs);
     memset(s, 0, sizeof *s);
 }
 
 void atl_cg_layout_free(atl_cg_layout *l)
 {
     free(l->slots);
-    for (int i = 0; i < l->n_new_kernels; i++)
-        free(l->new_kernels[i]);
-    free(l->new_kernels);
+    atl_kernel_set_free(&l->new_kernels);
     memset(l, 0, sizeof *l);
 }
 
@@ -81,7 +84,7 @@ typedef struct cg {
     const atl_kernel_set *known;
     atl_cg_layout *layout;
     LLVMValueRef arena, slots; /* entry arguments */
-    int cap_slots, cap_new;
+    int cap_slots;
     int n_consts;
     char *err;
     size_t errlen;
@@ -445,16 +448,26 @@ static LLVMValueRef kernel_fn(cg *c, const atl_fexpr *e, const atl_bcast_plan *p
             return NULL;
         }
     }
+    /* the name hashes the signature; a collision (another signature under the name, in this
+     * module or in the session) moves on to the next salt */
     char name[64];
-    snprintf(name, sizeof name, "atl.ew.%016llx",
-             (unsigned long long)fnv1a(sig, 1469598103934665603ull));
+    const char *have = NULL;
+    for (uint64_t salt = 0;; salt++) {
+        snprintf(name, sizeof name, "atl.ew.%016llx",
+                 (unsigned long long)fnv1a(sig, 1469598103934665603ull + salt));
+        have = atl_kernel_set_sig(&c->layout->new_kernels, name);
+        if (!have)
+            have = atl_kernel_set_sig(c->known, name);
+        if (!have || strcmp(have, sig) == 0)
+            break;
+    }
     LLVMTypeRef params[ATL_FEXPR_MAX_OPERANDS + 1];
     for (int k = 0; k <= pl->n_operands; k++)
         params[k] = c->t.ptr;
     LLVMTypeRef fty = LLVMFunctionType(c->t.v, params, (unsigned)pl->n_operands + 1, 0);
     LLVMValueRef fn = LLVMGetNamedFunction(c->mod, name);
     if (fn)
-        return fn;
+        return fn; /* defined or declared earlier in this module */
     fn = LLVMAddFunction(c->mod, name, fty);
     atl_llvm_fn_attrs(fn, c->host);
     unsigned noalias = LLVMGetEnumAttributeKindForName("noalias", 7);
@@ -469,22 +482,12 @@ static LLVMValueRef kernel_fn(cg *c, const atl_fexpr *e, const atl_bcast_plan *p
             LLVMAddAttributeAtIndex(fn, (LLVMAttributeIndex)(k + 1),
                                     LLVMCreateEnumAttribute(c->t.ctx, readonly, 0));
     }
-    if (atl_kernel_set_has(c->known, name))
+    if (have)
         return fn; /* compiled by an earlier module of the session: a declaration */
     LLVMBasicBlockRef saved = LLVMGetInsertBlock(c->b);
     kernel_body(c, fn, e, pl);
     LLVMPositionBuilderAtEnd(c->b, saved);
-    atl_cg_layout *l = c->layout;
-    if (l->n_new_kernels == c->cap_new) {
-        c->cap_new = c->cap_new ? 2 * c->cap_new : 32;
-        l->new_kernels = realloc(l->new_kernels, sizeof *l->new_kernels * (size_t)c->cap_new);
-        if (!l->new_kernels)
-            abort();
-    }
-    l->new_kernels[l->n_new_kernels] = strdup(name);
-    if (!l->new_kernels[l->n_new_kernels])
-        abort();
-    l->n_new_kernels++;
+    atl_kernel_set_add(&c->layout->new_kernels, name, sig);
     return fn;
 }
 

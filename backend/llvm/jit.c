@@ -350,8 +350,9 @@ atl_jit *atl_jit_create(atl_jit_session *s, const atl_module *m, atl_params *ps,
         atl_llvm_take_error(e, "JIT: adding the module", err, errlen);
         goto fail;
     }
-    for (int i = 0; i < j->layout.n_new_kernels; i++)
-        atl_kernel_set_add(&s->kernels, j->layout.new_kernels[i]);
+    for (int i = 0; i < j->layout.new_kernels.n; i++)
+        atl_kernel_set_add(&s->kernels, j->layout.new_kernels.names[i],
+                           j->layout.new_kernels.sigs[i]);
     LLVMOrcExecutorAddress addr = 0;
     /* the first lookup compiles and links the module */
     if (atl_llvm_take_error(LLVMOrcLLJITLookup(s->jit, &addr, j->entry), "JIT: looking up the step",
@@ -363,7 +364,7 @@ atl_jit *atl_jit_create(atl_jit_session *s, const atl_module *m, atl_params *ps,
     j->stats.opt_s = t2 - t1;
     j->stats.codegen_s = t3 - t2 - t_dump;
     j->stats.total_s = t3 - t0 - t_dump;
-    j->stats.kernels_defined = j->layout.n_new_kernels;
+    j->stats.kernels_defined = j->layout.new_kernels.n;
     j->stats.kernel_calls = j->layout.n_kernel_calls;
     j->stats.host_calls = j->layout.n_host_calls;
     if (s->opts.time_passes)

@@ -96,27 +96,27 @@ typedef struct atl_cg_slot {
     const char *name; /* parameter, input or tile name (points into the atl module) */
 } atl_cg_slot;
 
+/* Kernels by name with the signature they compute (expression, loop shape, strides). Names are
+ * a hash of the signature; the signature is kept to tell a hash collision from a reuse. */
+typedef struct atl_kernel_set {
+    char **names, **sigs;
+    int n, cap;
+} atl_kernel_set;
+const char *atl_kernel_set_sig(const atl_kernel_set *s, const char *name); /* NULL: absent */
+void atl_kernel_set_add(atl_kernel_set *s, const char *name, const char *sig);
+void atl_kernel_set_free(atl_kernel_set *s);
+
 typedef struct atl_cg_layout {
     atl_cg_slot *slots; /* malloc'd */
     int n_slots;
-    char **new_kernels; /* names of the kernels this module defines (malloc'd strings) */
-    int n_new_kernels;
+    atl_kernel_set new_kernels; /* the kernels this module defines */
     int n_kernel_calls, n_host_calls;
 } atl_cg_layout;
 void atl_cg_layout_free(atl_cg_layout *l);
 
-/* Kernels already compiled into the JIT session: the module declares them instead of defining
- * them again (deduplication by (expression, shape) within a session). */
-typedef struct atl_kernel_set {
-    char **names;
-    int n, cap;
-} atl_kernel_set;
-bool atl_kernel_set_has(const atl_kernel_set *s, const char *name);
-void atl_kernel_set_add(atl_kernel_set *s, const char *name);
-void atl_kernel_set_free(atl_kernel_set *s);
-
-/* Lower a scheduled module into a new LLVM module in ctx with entry function `entry`. known may
- * be NULL (define every kernel). Returns the module (owned by the caller) or NULL with a message. */
+/* Lower a scheduled module into a new LLVM module in ctx with entry function `entry`. known: the
+ * kernels compiled into the JIT session so far, which the module declares instead of defining
+ * them again (deduplication within a session); NULL: define every kernel. Returns the module (owned by the caller) or NULL with a message. */
 LLVMModuleRef atl_codegen(LLVMContextRef ctx, const atl_llvm_host *h, LLVMTargetMachineRef tm,
                           const atl_module *m, const char *entry, const atl_kernel_set *known,
                           atl_cg_layout *layout, char *err, size_t errlen);
