@@ -24,6 +24,8 @@ typedef struct ad {
     unsigned char *need; /* node lies on a path parameter -> loss */
     int n_fwd;
     int errors;
+    atl_loc loc; /* location of the node whose rule runs (a copy: emitting nodes may move the
+                    node array, so rules never take the address of a node across an emit) */
 } ad;
 
 static atl_type T(ad *a, int32_t v) { return a->f->nodes[v].type; }
@@ -80,7 +82,7 @@ typedef void (*grad_rule)(ad *a, int32_t i, int32_t g);
 #define NODE (a->f->nodes[i])
 #define SRC(k) (a->f->nodes[i].src[k])
 #define NEED(k) (a->need[SRC(k)])
-#define LOC (a->f->nodes[i].loc)
+#define LOC (a->loc)
 
 static void g_none(ad *a, int32_t i, int32_t g) { (void)a, (void)i, (void)g; }
 
@@ -487,6 +489,7 @@ int atl_pass_autodiff(atl_module *m, atl_pass_ctx *ctx)
         for (int i = loss; i >= 0 && !a.errors; i--) {
             if (!a.need[i] || a.grad[i] < 0 || f->nodes[i].op == ATL_OP_PARAM)
                 continue;
+            a.loc = f->nodes[i].loc;
             grad_rules[f->nodes[i].op](&a, i, a.grad[i]);
         }
     }
