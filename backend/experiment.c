@@ -702,6 +702,11 @@ static json_t *phase_json(const atl_phase *p)
     return r;
 }
 
+static void device_param_cb(const char *name, double value, int is_bool, void *ud)
+{
+    json_object_set_new((json_t *)ud, name, is_bool ? json_boolean(value != 0) : json_real(value));
+}
+
 static int write_experiment_json(const atl_experiment *e, const built *b, int point,
                                  const char *dir, atl_diag *d)
 {
@@ -747,10 +752,14 @@ static int write_experiment_json(const atl_experiment *e, const built *b, int po
     double tau = 0;
     if (atl_cfg_find(m, "analog") && atl_analog_rule_resolve(m, 0, &rule, NULL) == 0) {
         atl_analog_transfer_noise(m, &tau, NULL);
-        json_object_set_new(j, "analog",
-                            json_pack("{s:s, s:s, s:f, s:I, s:I}", "device", rule.device,
+        json_t *an = json_pack("{s:s, s:s, s:f, s:I, s:I}", "device", rule.device,
                                       "algorithm", rule.algorithm, "transfer_noise", tau, "tile_rows",
-                                      (json_int_t)rule.rows, "tile_cols", (json_int_t)rule.cols));
+                                      (json_int_t)rule.rows, "tile_cols", (json_int_t)rule.cols);
+        /* the device as resolved (preset + overrides), for the report's device plot */
+        json_t *dp = json_object();
+        atl_dev_params_foreach(&rule.cfg.dev_a, device_param_cb, dp);
+        json_object_set_new(an, "device_params", dp);
+        json_object_set_new(j, "analog", an);
     }
     atl_module_free(m);
     char path[4200];
