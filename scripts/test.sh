@@ -8,7 +8,8 @@ quick=0
 [[ "${1:-}" == "--quick" ]] && quick=1
 jobs=$(nproc 2>/dev/null || echo 2)
 
-if [[ $quick == 0 ]]; then ATL_WITH_FUZZ=1 scripts/install-deps.sh; else scripts/install-deps.sh; fi
+# the full run also installs clang (libFuzzer) and chromium (the report's browser check)
+if [[ $quick == 0 ]]; then ATL_WITH_FUZZ=1 ATL_WITH_BROWSER=1 scripts/install-deps.sh; else scripts/install-deps.sh; fi
 
 echo "== build (Release, -Werror) =="
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DATL_WERROR=ON -DATL_MPI=ON >/dev/null
