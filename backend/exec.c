@@ -23,7 +23,11 @@ static int interp_set_analog(void *e, atl_analog *a, char *err, size_t errlen)
     return atl_interp_set_analog(e, a, err, errlen);
 }
 
-static const atl_exec_ops interp_ops = {"interp",   interp_create, interp_destroy,   interp_bind,
-                                        interp_run, interp_output, interp_set_analog};
+static void interp_set_profile(void *e, bool on) { atl_interp_set_profile(e, on); }
+static void interp_print_profile(const void *e, FILE *out) { atl_interp_print_profile(e, out); }
+
+static const atl_exec_ops interp_ops = {"interp",          interp_create,     interp_destroy,
+                                        interp_bind,       interp_run,        interp_output,
+                                        interp_set_analog, interp_set_profile, interp_print_profile};
 
 const atl_exec_ops *atl_exec_interp_ops(void) { return &interp_ops; }

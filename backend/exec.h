@@ -18,6 +18,10 @@ typedef struct atl_exec_ops {
     const void *(*output)(const void *e, const char *name, atl_type *type);
     /* attach the runtime tiles of the module's analog ops */
     int (*set_analog)(void *e, atl_analog *a, char *err, size_t errlen);
+    /* time every op (ATL_PROFILE): switch on before the first run; print the table (slowest op
+     * first). The JIT decides at compile time (its session's option), so its switch is a no-op. */
+    void (*set_profile)(void *e, bool on);
+    void (*print_profile)(const void *e, FILE *out);
 } atl_exec_ops;
 
 typedef struct atl_backend {

@@ -759,8 +759,8 @@ int atl_train(const atl_train_opts *o, atl_train_result *res, atl_diag *d)
     if (!x || !y)
         abort();
     float lr_value = 0;
-    if (getenv("ATL_PROFILE") && it.ops == atl_exec_interp_ops())
-        atl_interp_set_profile(it.e, true);
+    if (getenv("ATL_PROFILE"))
+        it.ops->set_profile(it.e, true);
     it.ops->bind(it.e, "x", x);
     it.ops->bind(it.e, "y", y);
     it.ops->bind(it.e, "lr", &lr_value);
@@ -874,8 +874,8 @@ int atl_train(const atl_train_opts *o, atl_train_result *res, atl_diag *d)
         }
         atl_eval_result_free(&er);
     }
-    if (getenv("ATL_PROFILE") && it.ops == atl_exec_interp_ops())
-        atl_interp_print_profile(it.e, stderr);
+    if (getenv("ATL_PROFILE"))
+        it.ops->print_profile(it.e, stderr);
     res->steps = step;
     res->epochs = epoch;
     res->seconds = now_s() - t0;

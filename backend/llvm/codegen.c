@@ -82,6 +82,7 @@ typedef struct cg {
     const atl_module *m;
     const atl_func *f;
     const atl_kernel_set *known;
+    bool profile;
     atl_cg_layout *layout;
     LLVMValueRef arena, slots; /* entry arguments */
     int cap_slots;
@@ -761,17 +762,27 @@ static void lower_node(cg *c, int32_t i)
     }
 }
 
+/* profiling builds: atl_jit_prof_mark(profile slot, op) */
+static void prof_mark(cg *c, int32_t op)
+{
+    call k = {0};
+    arg(c, &k, load_slot(c, ATL_SLOT_PROFILE, "profile"), c->t.ptr);
+    arg(c, &k, i32c(c, op), c->t.i32);
+    emit_call(c, "atl_jit_prof_mark", c->t.v, &k);
+    c->layout->n_host_calls--; /* not a runtime call of the step */
+}
+
 LLVMModuleRef atl_codegen(LLVMContextRef ctx, const atl_llvm_host *h, LLVMTargetMachineRef tm,
                           const atl_module *m, const char *entry, const atl_kernel_set *known,
-                          atl_cg_layout *layout, char *err, size_t errlen)
+                          bool profile, atl_cg_layout *layout, char *err, size_t errlen)
 {
     memset(layout, 0, sizeof *layout);
     if (m->n_funcs != 1 || m->arena_size <= 0) {
         snprintf(err, errlen, "the module must be expanded and scheduled (schedule pass)");
         return NULL;
     }
-    cg c = {.host = h, .m = m, .f = &m->funcs[0], .known = known, .layout = layout,
-            .err = err, .errlen = errlen};
+    cg c = {.host = h, .m = m, .f = &m->funcs[0], .known = known, .profile = profile,
+            .layout = layout, .err = err, .errlen = errlen};
     atl_llvm_types_init(&c.t, ctx);
     c.mod = LLVMModuleCreateWithNameInContext(m->name ? m->name : "atl", ctx);
     LLVMSetTarget(c.mod, h->triple);
@@ -790,8 +801,13 @@ LLVMModuleRef atl_codegen(LLVMContextRef ctx, const atl_llvm_host *h, LLVMTarget
     c.slots = LLVMGetParam(fn, 1);
     LLVMSetValueName2(c.arena, "arena", 5);
     LLVMSetValueName2(c.slots, "slots", 5);
-    for (int32_t i = 0; i < c.f->n_nodes && !c.failed; i++)
+    for (int32_t i = 0; i < c.f->n_nodes && !c.failed; i++) {
+        if (profile && lowerings[c.f->nodes[i].op].kind != L_NONE)
+            prof_mark(&c, (int32_t)c.f->nodes[i].op);
         lower_node(&c, i);
+    }
+    if (profile)
+        prof_mark(&c, -1);
     LLVMBuildRetVoid(c.b);
     LLVMDisposeBuilder(c.b);
     if (!c.failed) {

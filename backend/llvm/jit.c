@@ -38,6 +38,7 @@ struct atl_jit {
     void (*fn)(uint8_t *arena, void *const *slots);
     uint8_t *arena;
     atl_cg_layout layout;
+    atl_jit_profile prof; /* profiling builds */
     void **slots;
     int *slot_ref;           /* per slot: parameter index, or INPUT node */
     uint8_t *first;          /* per slot: first-step flag storage (FIRST slots) */
@@ -93,6 +94,8 @@ atl_jit_session *atl_jit_session_create(const atl_jit_opts *o, char *err, size_t
     const char *dump = s->opts.dump_dir ? s->opts.dump_dir : getenv("ATL_DUMP_DIR");
     if (dump && *dump && !(s->dump_dir = strdup(dump)))
         abort();
+    if (getenv("ATL_PROFILE"))
+        s->opts.profile = true;
     LLVMTargetMachineRef jit_tm = NULL;
     LLVMOrcLLJITBuilderRef builder = NULL;
     if (atl_llvm_host_init(&s->host, err, errlen))
@@ -212,7 +215,8 @@ int atl_llvm_emit_module(const atl_module *m, atl_llvm_emit kind, FILE *out, cha
     memset(&layout, 0, sizeof layout);
     if (!tm)
         goto out;
-    if (!(mod = atl_codegen(ctx, &host, tm, m, entry_base(m), NULL, &layout, err, errlen)))
+    if (!(mod = atl_codegen(ctx, &host, tm, m, entry_base(m), NULL, false, &layout, err,
+                            errlen)))
         goto out;
     if (atl_llvm_optimize(mod, tm, err, errlen))
         goto out;
@@ -267,8 +271,8 @@ static int resolve_slots(atl_jit *j, char *err, size_t errlen)
         abort();
     for (int i = 0; i < n; i++) {
         const atl_cg_slot *sl = &j->layout.slots[i];
-        if (sl->kind == ATL_SLOT_TILE) {
-            j->slot_ref[i] = 0; /* resolved by atl_jit_set_analog */
+        if (sl->kind == ATL_SLOT_TILE || sl->kind == ATL_SLOT_PROFILE) {
+            j->slot_ref[i] = 0; /* tiles: resolved by atl_jit_set_analog */
         } else if (sl->kind == ATL_SLOT_INPUT) {
             j->slot_ref[i] = -1;
             for (int32_t k = 0; k < j->f->n_nodes; k++)
@@ -324,8 +328,9 @@ atl_jit *atl_jit_create(atl_jit_session *s, const atl_module *m, atl_params *ps,
     /* a context per module: codegen happens in it, then the JIT owns both */
     LLVMOrcThreadSafeContextRef tsc = LLVMOrcCreateNewThreadSafeContext(); /* ours */
     LLVMContextRef ctx = LLVMOrcThreadSafeContextGetContext(tsc);          /* owned by tsc */
-    LLVMModuleRef mod = atl_codegen(ctx, &s->host, s->tm, m, j->entry, &s->kernels, &j->layout,
-                                    err, errlen); /* ours until wrapped */
+    LLVMModuleRef mod = atl_codegen(ctx, &s->host, s->tm, m, j->entry, &s->kernels,
+                                    s->opts.profile, &j->layout, err,
+                                    errlen); /* ours until wrapped */
     double t1 = now_s();
     if (!mod) {
         LLVMOrcDisposeThreadSafeContext(tsc);
@@ -454,9 +459,14 @@ int atl_jit_run(atl_jit *j, char *err, size_t errlen)
             }
             j->slots[i] = atl_analog_tile(j->an, k);
             break;
+        case ATL_SLOT_PROFILE:
+            j->slots[i] = &j->prof;
+            break;
         }
     }
+    j->prof.last = -1;
     j->fn(j->arena, j->slots);
+    j->prof.runs++;
     for (int i = 0; i < j->layout.n_slots; i++)
         if (j->layout.slots[i].kind == ATL_SLOT_FIRST)
             ps->mom_started[j->slot_ref[i]] = true;
@@ -512,6 +522,51 @@ const void *atl_jit_value(const atl_jit *j, int32_t node)
 
 void atl_jit_get_stats(const atl_jit *j, atl_jit_stats *st) { *st = j->stats; }
 
+void atl_jit_prof_mark(atl_jit_profile *p, int32_t op)
+{
+    double t = now_s();
+    if (p->last >= 0)
+        p->time[p->last] += t - p->t_last;
+    p->last = op;
+    p->t_last = t;
+    if (op >= 0 && op < ATL_OP_COUNT)
+        p->calls[op]++;
+}
+
+void atl_jit_print_profile(const atl_jit *j, FILE *out)
+{
+    const atl_jit_profile *p = &j->prof;
+    bool compiled = false;
+    for (int i = 0; i < j->layout.n_slots; i++)
+        compiled |= j->layout.slots[i].kind == ATL_SLOT_PROFILE;
+    if (!compiled) {
+        fprintf(out, "JIT profile: %s was compiled without profiling (set ATL_PROFILE before "
+                     "the session is created)\n",
+                j->entry);
+        return;
+    }
+    double total = 0, shown[ATL_OP_COUNT];
+    for (int op = 0; op < ATL_OP_COUNT; op++) {
+        total += p->time[op];
+        shown[op] = 0;
+    }
+    double runs = (double)(p->runs ? p->runs : 1);
+    fprintf(out, "JIT profile (%s): %lld runs, %.3f ms per run\n", j->entry, (long long)p->runs,
+            1e3 * total / runs);
+    for (;;) {
+        int best = -1;
+        for (int op = 0; op < ATL_OP_COUNT; op++)
+            if (p->calls[op] > 0 && !shown[op] && (best < 0 || p->time[op] > p->time[best]))
+                best = op;
+        if (best < 0)
+            break;
+        shown[best] = 1;
+        fprintf(out, "  %-20s %8.3f ms/run %5.1f%%  %lld calls/run\n", atl_op_name((atl_op)best),
+                1e3 * p->time[best] / runs, total > 0 ? 100.0 * p->time[best] / total : 0.0,
+                (long long)((double)p->calls[best] / runs));
+    }
+}
+
 /* ---- the executor interface ------------------------------------------------------------------------ */
 
 static void *jit_create(void *ctx, const atl_module *m, atl_params *ps, char *err, size_t errlen)
@@ -538,7 +593,14 @@ static int jit_set_analog(void *e, atl_analog *a, char *err, size_t errlen)
     return atl_jit_set_analog(e, a, err, errlen);
 }
 
-static const atl_exec_ops jit_ops = {"jit",   jit_create, jit_destroy,   jit_bind,
-                                     jit_run, jit_output, jit_set_analog};
+static void jit_set_profile(void *e, bool on)
+{
+    (void)e, (void)on; /* decided when the step was compiled (atl_jit_opts.profile) */
+}
+static void jit_print_profile(const void *e, FILE *out) { atl_jit_print_profile(e, out); }
+
+static const atl_exec_ops jit_ops = {"jit",          jit_create,      jit_destroy,
+                                     jit_bind,       jit_run,         jit_output,
+                                     jit_set_analog, jit_set_profile, jit_print_profile};
 
 const atl_exec_ops *atl_exec_jit_ops(void) { return &jit_ops; }

@@ -23,6 +23,9 @@ typedef struct atl_jit_opts {
     /* write what the JIT compiles (optimised LLVM IR and assembly, one pair per step) into this
      * directory; NULL: the ATL_DUMP_DIR environment variable, if set */
     const char *dump_dir;
+    /* time every op of the steps (calls around each node's code; ~50 ns per node): see
+     * atl_jit_print_profile. The ATL_PROFILE environment variable switches it on too. */
+    bool profile;
 } atl_jit_opts;
 
 typedef struct atl_jit_session atl_jit_session;
@@ -53,6 +56,8 @@ typedef struct atl_jit_stats {
     const char *entry;
 } atl_jit_stats;
 void atl_jit_get_stats(const atl_jit *j, atl_jit_stats *st);
+/* The per-op time table of a step compiled with profiling (the interpreter's format). */
+void atl_jit_print_profile(const atl_jit *j, FILE *out);
 
 /* atlc compile --emit=llvm|asm: the optimised LLVM IR or the host assembly of a scheduled
  * module's step, written to out. */

@@ -89,7 +89,19 @@ typedef enum atl_slot_kind {
     ATL_SLOT_MOMENTUM, /* float *: the parameter's momentum buffer (momentum > 0) */
     ATL_SLOT_FIRST,    /* uint8_t *: 1 if this update is the parameter's first momentum step */
     ATL_SLOT_TILE,     /* atl_tile *: the runtime tile of that name (atl_jit_set_analog) */
+    ATL_SLOT_PROFILE,  /* atl_jit_profile *: the step's op timer (profiling builds) */
 } atl_slot_kind;
+
+/* Per-op times of a step compiled with profiling: the step calls atl_jit_prof_mark(p, op)
+ * before each node's code and atl_jit_prof_mark(p, -1) at the end. */
+typedef struct atl_jit_profile {
+    double t_last;
+    int32_t last; /* op being timed, -1: none */
+    double time[ATL_OP_COUNT];
+    int64_t calls[ATL_OP_COUNT];
+    int64_t runs;
+} atl_jit_profile;
+void atl_jit_prof_mark(atl_jit_profile *p, int32_t op);
 
 typedef struct atl_cg_slot {
     atl_slot_kind kind;
@@ -119,7 +131,7 @@ void atl_cg_layout_free(atl_cg_layout *l);
  * them again (deduplication within a session); NULL: define every kernel. Returns the module (owned by the caller) or NULL with a message. */
 LLVMModuleRef atl_codegen(LLVMContextRef ctx, const atl_llvm_host *h, LLVMTargetMachineRef tm,
                           const atl_module *m, const char *entry, const atl_kernel_set *known,
-                          atl_cg_layout *layout, char *err, size_t errlen);
+                          bool profile, atl_cg_layout *layout, char *err, size_t errlen);
 /* Whether every op of the op table has a lowering row that is not "unsupported" (tests). */
 bool atl_codegen_op_supported(atl_op op);
 

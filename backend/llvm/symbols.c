@@ -49,6 +49,8 @@ static const atl_jit_symbol table[] = {
     SYM(atl_tile_forward),
     SYM(atl_tile_backward),
     SYM(atl_tile_update),
+    /* the op timer of profiling builds (jit.c) */
+    SYM(atl_jit_prof_mark),
 };
 
 const atl_jit_symbol *atl_jit_symbols(size_t *n)
