@@ -82,28 +82,23 @@ static inline __m256i mulhi_u32(__m256i a, __m256i m)
     return _mm256_blend_epi32(even, odd, 0xAA);
 }
 
-static void philox_lanes(uint64_t seed, uint64_t stream, uint64_t block,
-                         uint32_t w[4][ATL_RNG_LANES])
+/* 16 blocks whose counters are (lo, hi, stream): on return c[h][j] lane l is word j of block
+ * 8h + l. */
+static inline void philox16(const __m256i lo[2], const __m256i hi[2], uint64_t seed,
+                            uint64_t stream, __m256i c[2][4])
 {
-    enum { H = ATL_RNG_LANES / 8 };
     const __m256i m0 = _mm256_set1_epi32((int)PHILOX_M0), m1 = _mm256_set1_epi32((int)PHILOX_M1);
-    __m256i c0[H], c1[H], c2[H], c3[H];
-    for (int h = 0; h < H; h++) {
-        uint32_t lo[8], hi[8];
-        for (int l = 0; l < 8; l++) {
-            uint64_t b = block + (uint64_t)(8 * h + l);
-            lo[l] = (uint32_t)b;
-            hi[l] = (uint32_t)(b >> 32);
-        }
-        c0[h] = _mm256_loadu_si256((const __m256i *)(const void *)lo);
-        c1[h] = _mm256_loadu_si256((const __m256i *)(const void *)hi);
+    __m256i c0[2], c1[2], c2[2], c3[2];
+    for (int h = 0; h < 2; h++) {
+        c0[h] = lo[h];
+        c1[h] = hi[h];
         c2[h] = _mm256_set1_epi32((int)(uint32_t)stream);
         c3[h] = _mm256_set1_epi32((int)(uint32_t)(stream >> 32));
     }
     uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
     for (int r = 0; r < 10; r++) {
         const __m256i kk0 = _mm256_set1_epi32((int)k0), kk1 = _mm256_set1_epi32((int)k1);
-        for (int h = 0; h < H; h++) {
+        for (int h = 0; h < 2; h++) {
             __m256i hi0 = mulhi_u32(c0[h], m0), lo0 = _mm256_mullo_epi32(c0[h], m0);
             __m256i hi1 = mulhi_u32(c2[h], m1), lo1 = _mm256_mullo_epi32(c2[h], m1);
             c0[h] = _mm256_xor_si256(_mm256_xor_si256(hi1, c1[h]), kk0);
@@ -114,12 +109,90 @@ static void philox_lanes(uint64_t seed, uint64_t stream, uint64_t block,
         k0 += PHILOX_W0;
         k1 += PHILOX_W1;
     }
-    for (int h = 0; h < H; h++) {
-        _mm256_storeu_si256((__m256i *)(void *)&w[0][8 * h], c0[h]);
-        _mm256_storeu_si256((__m256i *)(void *)&w[1][8 * h], c1[h]);
-        _mm256_storeu_si256((__m256i *)(void *)&w[2][8 * h], c2[h]);
-        _mm256_storeu_si256((__m256i *)(void *)&w[3][8 * h], c3[h]);
+    for (int h = 0; h < 2; h++) {
+        c[h][0] = c0[h];
+        c[h][1] = c1[h];
+        c[h][2] = c2[h];
+        c[h][3] = c3[h];
     }
+}
+
+/* Counters of the consecutive blocks block .. block + 15. */
+static inline void consecutive_ctr(uint64_t block, __m256i lo[2], __m256i hi[2])
+{
+    for (int h = 0; h < 2; h++) {
+        uint32_t l32[8], h32[8];
+        for (int l = 0; l < 8; l++) {
+            uint64_t b = block + (uint64_t)(8 * h + l);
+            l32[l] = (uint32_t)b;
+            h32[l] = (uint32_t)(b >> 32);
+        }
+        lo[h] = _mm256_loadu_si256((const __m256i *)(const void *)l32);
+        hi[h] = _mm256_loadu_si256((const __m256i *)(const void *)h32);
+    }
+}
+
+/* Stores the words of 8 blocks (one register per word, lane = block) in block order: 32 words,
+ * out[4l + j] = word j of block l (a 4x8 transpose by unpacks). */
+static inline void store_interleaved(const __m256i c[4], uint32_t *out)
+{
+    __m256i t0 = _mm256_unpacklo_epi32(c[0], c[1]), t1 = _mm256_unpacklo_epi32(c[2], c[3]);
+    __m256i t2 = _mm256_unpackhi_epi32(c[0], c[1]), t3 = _mm256_unpackhi_epi32(c[2], c[3]);
+    __m256i r0 = _mm256_unpacklo_epi64(t0, t1), r1 = _mm256_unpackhi_epi64(t0, t1);
+    __m256i r2 = _mm256_unpacklo_epi64(t2, t3), r3 = _mm256_unpackhi_epi64(t2, t3);
+    __m256i *o = (__m256i *)(void *)out;
+    _mm256_storeu_si256(o + 0, _mm256_permute2x128_si256(r0, r1, 0x20));
+    _mm256_storeu_si256(o + 1, _mm256_permute2x128_si256(r2, r3, 0x20));
+    _mm256_storeu_si256(o + 2, _mm256_permute2x128_si256(r0, r1, 0x31));
+    _mm256_storeu_si256(o + 3, _mm256_permute2x128_si256(r2, r3, 0x31));
+}
+
+static void philox_lanes(uint64_t seed, uint64_t stream, uint64_t block,
+                         uint32_t w[4][ATL_RNG_LANES])
+{
+    __m256i lo[2], hi[2], c[2][4];
+    consecutive_ctr(block, lo, hi);
+    philox16(lo, hi, seed, stream, c);
+    for (int h = 0; h < 2; h++)
+        for (int j = 0; j < 4; j++)
+            _mm256_storeu_si256((__m256i *)(void *)&w[j][8 * h], c[h][j]);
+}
+
+/* 16 consecutive blocks in block order (64 words). */
+static inline void philox_words16(uint64_t seed, uint64_t stream, uint64_t block, uint32_t *out)
+{
+    __m256i lo[2], hi[2], c[2][4];
+    consecutive_ctr(block, lo, hi);
+    philox16(lo, hi, seed, stream, c);
+    store_interleaved(c[0], out);
+    store_interleaved(c[1], out + 32);
+}
+
+/* Up to 16 listed blocks in list order (4n words; n <= 16). */
+static inline void philox_words_list(uint64_t seed, uint64_t stream, const uint64_t *blocks,
+                                     size_t n, uint32_t *out)
+{
+    uint32_t l32[16] = {0}, h32[16] = {0};
+    for (size_t l = 0; l < n; l++) {
+        l32[l] = (uint32_t)blocks[l];
+        h32[l] = (uint32_t)(blocks[l] >> 32);
+    }
+    __m256i lo[2], hi[2], c[2][4];
+    for (int h = 0; h < 2; h++) {
+        lo[h] = _mm256_loadu_si256((const __m256i *)(const void *)(l32 + 8 * h));
+        hi[h] = _mm256_loadu_si256((const __m256i *)(const void *)(h32 + 8 * h));
+    }
+    philox16(lo, hi, seed, stream, c);
+    if (n == 16) {
+        store_interleaved(c[0], out);
+        store_interleaved(c[1], out + 32);
+        return;
+    }
+    uint32_t tmp[64];
+    store_interleaved(c[0], tmp);
+    if (n > 8)
+        store_interleaved(c[1], tmp + 32);
+    memcpy(out, tmp, 4 * n * sizeof(uint32_t));
 }
 #else
 static void philox_lanes(uint64_t seed, uint64_t stream, uint64_t block,
@@ -132,7 +205,27 @@ static void philox_lanes(uint64_t seed, uint64_t stream, uint64_t block,
             w[j][l] = b[j];
     }
 }
+
+static inline void philox_words16(uint64_t seed, uint64_t stream, uint64_t block, uint32_t *out)
+{
+    for (int l = 0; l < 16; l++)
+        block_at(seed, stream, block + (uint64_t)l, out + 4 * l);
+}
+
+static inline void philox_words_list(uint64_t seed, uint64_t stream, const uint64_t *blocks,
+                                     size_t n, uint32_t *out)
+{
+    for (size_t l = 0; l < n; l++)
+        block_at(seed, stream, blocks[l], out + 4 * l);
+}
 #endif
+
+void atl_rng_u32_blocks_at(uint64_t seed, uint64_t stream, const uint64_t *blocks, size_t n,
+                           uint32_t *out)
+{
+    for (size_t k = 0; k < n; k += 16)
+        philox_words_list(seed, stream, blocks + k, n - k < 16 ? n - k : 16, out + 4 * k);
+}
 
 uint32_t atl_rng_u32_at(uint64_t seed, uint64_t stream, uint64_t index)
 {
@@ -224,12 +317,17 @@ static inline void box_muller(uint32_t a, uint32_t b, float *z0, float *z1)
 void atl_rng_u32_fill_at(uint64_t seed, uint64_t stream, uint64_t block, size_t n, uint32_t *out)
 {
     size_t k = 0;
-    uint32_t w[4][ATL_RNG_LANES];
-    for (; k + GROUP_VALUES <= n; k += GROUP_VALUES, block += ATL_RNG_LANES) {
-        philox_lanes(seed, stream, block, w);
-        for (int l = 0; l < ATL_RNG_LANES; l++)
-            for (int j = 0; j < 4; j++)
-                out[k + 4 * (size_t)l + (size_t)j] = w[j][l];
+    for (; k + 64 <= n; k += 64, block += 16)
+        philox_words16(seed, stream, block, out + k);
+    if (k >= n)
+        return;
+    size_t nb = (n - k + 3) / 4;
+    if (nb >= 3) {
+        /* a short tail: 16 blocks in SIMD beat 3 or more one at a time */
+        uint32_t tmp[64];
+        philox_words16(seed, stream, block, tmp);
+        memcpy(out + k, tmp, (n - k) * sizeof(uint32_t));
+        return;
     }
     uint32_t b[4];
     for (; k < n; k += 4, block++) {
@@ -241,49 +339,127 @@ void atl_rng_u32_fill_at(uint64_t seed, uint64_t stream, uint64_t block, size_t 
 
 void atl_rng_uniform_fill_at(uint64_t seed, uint64_t stream, uint64_t block, size_t n, float *out)
 {
-    size_t k = 0;
-    uint32_t w[4][ATL_RNG_LANES];
-    for (; k + GROUP_VALUES <= n; k += GROUP_VALUES, block += ATL_RNG_LANES) {
-        philox_lanes(seed, stream, block, w);
-        for (int l = 0; l < ATL_RNG_LANES; l++)
-            for (int j = 0; j < 4; j++)
-                out[k + 4 * (size_t)l + (size_t)j] = atl_u32_to_unit(w[j][l]);
-    }
-    uint32_t b[4];
-    for (; k < n; k += 4, block++) {
-        block_at(seed, stream, block, b);
-        for (size_t j = 0; j < 4 && k + j < n; j++)
-            out[k + j] = atl_u32_to_unit(b[j]);
+    /* words in chunks of 16 blocks (vectorised), then the exact conversion */
+    uint32_t w[64];
+    for (size_t k = 0; k < n; k += 64, block += 16) {
+        size_t c = n - k < 64 ? n - k : 64;
+        atl_rng_u32_fill_at(seed, stream, block, c, w);
+        for (size_t j = 0; j < c; j++)
+            out[k + j] = atl_u32_to_unit(w[j]);
     }
 }
 
+#if defined(__AVX2__)
+/* bm_radius and bm_angle on 8 lanes: the same IEEE operations in the same order (no FMA, the
+ * integer selects as masks), so every lane equals the scalar code bit for bit. */
+static inline __m256 bm_radius8(__m256i a)
+{
+    const __m256i one = _mm256_set1_epi32(1);
+    __m256 n = _mm256_cvtepi32_ps(_mm256_add_epi32(_mm256_srli_epi32(a, 8), one));
+    __m256i bits = _mm256_castps_si256(n);
+    __m256i mbits = _mm256_or_si256(_mm256_and_si256(bits, _mm256_set1_epi32(0x007FFFFF)),
+                                    _mm256_set1_epi32(0x3F800000));
+    __m256i big = _mm256_cmpgt_epi32(mbits, _mm256_set1_epi32(0x3FB504F3)); /* -1 or 0 */
+    __m256 m = _mm256_castsi256_ps(
+        _mm256_sub_epi32(mbits, _mm256_and_si256(big, _mm256_set1_epi32(1 << 23))));
+    __m256i e = _mm256_sub_epi32(
+        _mm256_sub_epi32(_mm256_srli_epi32(bits, 23), _mm256_set1_epi32(127)), big);
+    __m256 f = _mm256_sub_ps(m, _mm256_set1_ps(1.0f));
+    __m256 s = _mm256_div_ps(f, _mm256_add_ps(_mm256_set1_ps(2.0f), f));
+    __m256 z = _mm256_mul_ps(s, s);
+    __m256 t = _mm256_mul_ps(_mm256_set1_ps(-4.0f), s);
+    __m256 poly = _mm256_mul_ps(
+        z, _mm256_add_ps(_mm256_set1_ps(0.333333881f),
+                         _mm256_mul_ps(z, _mm256_add_ps(_mm256_set1_ps(0.199887798f),
+                                                        _mm256_mul_ps(z, _mm256_set1_ps(
+                                                                             0.149356792f))))));
+    __m256 k = _mm256_cvtepi32_ps(_mm256_sub_epi32(e, _mm256_set1_epi32(24)));
+    __m256 lo = _mm256_add_ps(_mm256_mul_ps(k, _mm256_set1_ps(4.24388880e-4f)),
+                              _mm256_add_ps(t, _mm256_mul_ps(t, poly)));
+    return _mm256_sqrt_ps(_mm256_add_ps(_mm256_mul_ps(k, _mm256_set1_ps(-1.38671875f)), lo));
+}
+
+static inline void bm_angle8(__m256i b, __m256 *cs, __m256 *sn)
+{
+    __m256i j = _mm256_srli_epi32(b, 8);
+    __m256i q = _mm256_srli_epi32(j, 22);
+    __m256i rem = _mm256_and_si256(j, _mm256_set1_epi32(0x3FFFFF));
+    __m256i fold = _mm256_cmpgt_epi32(rem, _mm256_set1_epi32(0x200000)); /* -1 or 0 */
+    __m256i r2 = _mm256_blendv_epi8(rem, _mm256_sub_epi32(_mm256_set1_epi32(0x400000), rem), fold);
+    __m256 phi = _mm256_mul_ps(_mm256_cvtepi32_ps(r2), _mm256_set1_ps(3.74507028e-7f));
+    __m256 x2 = _mm256_mul_ps(phi, phi);
+    __m256 sp = _mm256_add_ps(
+        phi,
+        _mm256_mul_ps(
+            _mm256_mul_ps(phi, x2),
+            _mm256_add_ps(_mm256_set1_ps(-0.166666546f),
+                          _mm256_mul_ps(x2, _mm256_add_ps(_mm256_set1_ps(8.33216077e-3f),
+                                                          _mm256_mul_ps(x2, _mm256_set1_ps(
+                                                                                -1.95152838e-4f)))))));
+    __m256 cp = _mm256_add_ps(
+        _mm256_set1_ps(1.0f),
+        _mm256_mul_ps(
+            x2, _mm256_add_ps(_mm256_set1_ps(-0.499998847f),
+                              _mm256_mul_ps(x2, _mm256_add_ps(_mm256_set1_ps(4.16557771e-2f),
+                                                              _mm256_mul_ps(x2, _mm256_set1_ps(
+                                                                                    -1.35918541e-3f)))))));
+    __m256i one = _mm256_set1_epi32(1), two = _mm256_set1_epi32(2);
+    /* swap where fold ^ (q & 1): fold is a mask, q & 1 becomes one by negation */
+    __m256i swap = _mm256_xor_si256(fold, _mm256_sub_epi32(_mm256_setzero_si256(),
+                                                           _mm256_and_si256(q, one)));
+    __m256 c = _mm256_blendv_ps(cp, sp, _mm256_castsi256_ps(swap));
+    __m256 s = _mm256_blendv_ps(sp, cp, _mm256_castsi256_ps(swap));
+    __m256i csign = _mm256_slli_epi32(_mm256_and_si256(_mm256_add_epi32(q, one), two), 30);
+    __m256i ssign = _mm256_slli_epi32(_mm256_and_si256(q, two), 30);
+    *cs = _mm256_castsi256_ps(_mm256_xor_si256(_mm256_castps_si256(c), csign));
+    *sn = _mm256_castsi256_ps(_mm256_xor_si256(_mm256_castps_si256(s), ssign));
+}
+
+/* 16 consecutive blocks -> 64 normals in element order. */
+static void normal16(uint64_t seed, uint64_t stream, uint64_t block, float *out)
+{
+    __m256i lo[2], hi[2], c[2][4];
+    consecutive_ctr(block, lo, hi);
+    philox16(lo, hi, seed, stream, c);
+    for (int h = 0; h < 2; h++) {
+        __m256 r0 = bm_radius8(c[h][0]), r1 = bm_radius8(c[h][2]);
+        __m256 c0, s0, c1, s1;
+        bm_angle8(c[h][1], &c0, &s0);
+        bm_angle8(c[h][3], &c1, &s1);
+        __m256i z[4] = {_mm256_castps_si256(_mm256_mul_ps(r0, c0)),
+                        _mm256_castps_si256(_mm256_mul_ps(r0, s0)),
+                        _mm256_castps_si256(_mm256_mul_ps(r1, c1)),
+                        _mm256_castps_si256(_mm256_mul_ps(r1, s1))};
+        store_interleaved(z, (uint32_t *)(void *)(out + 32 * h));
+    }
+}
+#else
 /* One group of ATL_RNG_LANES blocks -> 4*ATL_RNG_LANES normals in element order. */
-static void normal_group(uint64_t seed, uint64_t stream, uint64_t block, float *out)
+static void normal16(uint64_t seed, uint64_t stream, uint64_t block, float *out)
 {
     uint32_t w[4][ATL_RNG_LANES];
-    float z[4][ATL_RNG_LANES];
     philox_lanes(seed, stream, block, w);
     for (int l = 0; l < ATL_RNG_LANES; l++) {
-        float r0 = bm_radius(w[0][l]);
-        float r1 = bm_radius(w[2][l]);
-        float c0, s0, c1, s1;
-        bm_angle(w[1][l], &c0, &s0);
-        bm_angle(w[3][l], &c1, &s1);
-        z[0][l] = r0 * c0;
-        z[1][l] = r0 * s0;
-        z[2][l] = r1 * c1;
-        z[3][l] = r1 * s1;
+        box_muller(w[0][l], w[1][l], &out[4 * l], &out[4 * l + 1]);
+        box_muller(w[2][l], w[3][l], &out[4 * l + 2], &out[4 * l + 3]);
     }
-    for (int l = 0; l < ATL_RNG_LANES; l++)
-        for (int j = 0; j < 4; j++)
-            out[4 * l + j] = z[j][l];
 }
+#endif
 
 void atl_rng_normal_fill_at(uint64_t seed, uint64_t stream, uint64_t block, size_t n, float *out)
 {
     size_t k = 0;
     for (; k + GROUP_VALUES <= n; k += GROUP_VALUES, block += ATL_RNG_LANES)
-        normal_group(seed, stream, block, out + k);
+        normal16(seed, stream, block, out + k);
+    if (k >= n)
+        return;
+    if ((n - k + 3) / 4 >= 3) {
+        /* a short tail: one vector group beats 3 or more blocks one at a time */
+        float tmp[GROUP_VALUES];
+        normal16(seed, stream, block, tmp);
+        memcpy(out + k, tmp, (n - k) * sizeof(float));
+        return;
+    }
     uint32_t b[4];
     float z[4];
     for (; k < n; k += 4, block++) {

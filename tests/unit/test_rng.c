@@ -246,6 +246,43 @@ static void test_bulk_equals_scalar(void **state)
     assert_int_equal(s.block, b0 + atl_rng_blocks_u32(N));
 }
 
+/* Fills of every short length (the vectorised tails) and block lists equal the one-block
+ * definitions. */
+static void test_fill_tails_and_block_lists(void **state)
+{
+    (void)state;
+    const uint64_t seed = 77, stream = 0xABCDEF12345ull;
+    for (size_t n = 1; n <= 140; n++) {
+        const uint64_t b0 = 1000 + n;
+        uint32_t u[140];
+        float f[140], z[140];
+        atl_rng_u32_fill_at(seed, stream, b0, n, u);
+        atl_rng_uniform_fill_at(seed, stream, b0, n, f);
+        atl_rng_normal_fill_at(seed, stream, b0, n, z);
+        for (size_t k = 0; k < n; k++) {
+            uint32_t w = atl_rng_u32_at(seed, stream, 4 * b0 + (uint64_t)k);
+            assert_int_equal(u[k], w);
+            assert_true(f[k] == atl_u32_to_unit(w));
+            float second, first = atl_rng_normal_from_words(
+                              atl_rng_u32_at(seed, stream, 4 * b0 + (k & ~(size_t)1)),
+                              atl_rng_u32_at(seed, stream, 4 * b0 + (k | 1)), &second);
+            assert_memory_equal(k & 1 ? &second : &first, &z[k], sizeof(float));
+        }
+    }
+    /* scattered blocks (high counter words too), any count */
+    uint64_t blocks[37];
+    for (int k = 0; k < 37; k++)
+        blocks[k] = ((uint64_t)(k * 7919) << 32) + (uint64_t)(k * 13);
+    for (size_t n = 0; n <= 37; n++) {
+        uint32_t out[4 * 37 + 1];
+        out[4 * n] = 0xDEADBEEFu;
+        atl_rng_u32_blocks_at(seed, stream, blocks, n, out);
+        for (size_t k = 0; k < 4 * n; k++)
+            assert_int_equal(out[k], atl_rng_u32_at(seed, stream, 4 * blocks[k / 4] + k % 4));
+        assert_int_equal(out[4 * n], 0xDEADBEEFu); /* nothing written past the end */
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -257,6 +294,7 @@ int main(void)
         cmocka_unit_test(test_normal_goodness_of_fit),
         cmocka_unit_test(test_normal_transform_accuracy),
         cmocka_unit_test(test_bulk_equals_scalar),
+        cmocka_unit_test(test_fill_tails_and_block_lists),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
