@@ -84,16 +84,16 @@ static inline __m256i mulhi_u32(__m256i a, __m256i m)
 
 /* 16 blocks whose counters are (lo, hi, stream): on return c[h][j] lane l is word j of block
  * 8h + l. */
-static inline void philox16(const __m256i lo[2], const __m256i hi[2], uint64_t seed,
-                            uint64_t stream, __m256i c[2][4])
+static inline void philox16s(const __m256i lo[2], const __m256i hi[2], const __m256i slo[2],
+                             const __m256i shi[2], uint64_t seed, __m256i c[2][4])
 {
     const __m256i m0 = _mm256_set1_epi32((int)PHILOX_M0), m1 = _mm256_set1_epi32((int)PHILOX_M1);
     __m256i c0[2], c1[2], c2[2], c3[2];
     for (int h = 0; h < 2; h++) {
         c0[h] = lo[h];
         c1[h] = hi[h];
-        c2[h] = _mm256_set1_epi32((int)(uint32_t)stream);
-        c3[h] = _mm256_set1_epi32((int)(uint32_t)(stream >> 32));
+        c2[h] = slo[h];
+        c3[h] = shi[h];
     }
     uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
     for (int r = 0; r < 10; r++) {
@@ -115,6 +115,16 @@ static inline void philox16(const __m256i lo[2], const __m256i hi[2], uint64_t s
         c[h][2] = c2[h];
         c[h][3] = c3[h];
     }
+}
+
+/* 16 blocks of one stream. */
+static inline void philox16(const __m256i lo[2], const __m256i hi[2], uint64_t seed,
+                            uint64_t stream, __m256i c[2][4])
+{
+    const __m256i sl = _mm256_set1_epi32((int)(uint32_t)stream),
+                  sh = _mm256_set1_epi32((int)(uint32_t)(stream >> 32));
+    const __m256i slo[2] = {sl, sl}, shi[2] = {sh, sh};
+    philox16s(lo, hi, slo, shi, seed, c);
 }
 
 /* Counters of the consecutive blocks block .. block + 15. */
@@ -168,21 +178,29 @@ static inline void philox_words16(uint64_t seed, uint64_t stream, uint64_t block
     store_interleaved(c[1], out + 32);
 }
 
-/* Up to 16 listed blocks in list order (4n words; n <= 16). */
-static inline void philox_words_list(uint64_t seed, uint64_t stream, const uint64_t *blocks,
-                                     size_t n, uint32_t *out)
+/* Up to 16 listed blocks in list order (4n words; n <= 16), of one stream or (streams != NULL)
+ * each of its own. */
+static inline void philox_words_list(uint64_t seed, uint64_t stream, const uint64_t *streams,
+                                     const uint64_t *blocks, size_t n, uint32_t *out)
 {
-    uint32_t l32[16] = {0}, h32[16] = {0};
+    uint32_t l32[16] = {0}, h32[16] = {0}, sl32[16], sh32[16];
     for (size_t l = 0; l < n; l++) {
         l32[l] = (uint32_t)blocks[l];
         h32[l] = (uint32_t)(blocks[l] >> 32);
     }
-    __m256i lo[2], hi[2], c[2][4];
+    for (size_t l = 0; l < 16; l++) {
+        const uint64_t st = streams && l < n ? streams[l] : stream;
+        sl32[l] = (uint32_t)st;
+        sh32[l] = (uint32_t)(st >> 32);
+    }
+    __m256i lo[2], hi[2], slo[2], shi[2], c[2][4];
     for (int h = 0; h < 2; h++) {
         lo[h] = _mm256_loadu_si256((const __m256i *)(const void *)(l32 + 8 * h));
         hi[h] = _mm256_loadu_si256((const __m256i *)(const void *)(h32 + 8 * h));
+        slo[h] = _mm256_loadu_si256((const __m256i *)(const void *)(sl32 + 8 * h));
+        shi[h] = _mm256_loadu_si256((const __m256i *)(const void *)(sh32 + 8 * h));
     }
-    philox16(lo, hi, seed, stream, c);
+    philox16s(lo, hi, slo, shi, seed, c);
     if (n == 16) {
         store_interleaved(c[0], out);
         store_interleaved(c[1], out + 32);
@@ -212,11 +230,11 @@ static inline void philox_words16(uint64_t seed, uint64_t stream, uint64_t block
         block_at(seed, stream, block + (uint64_t)l, out + 4 * l);
 }
 
-static inline void philox_words_list(uint64_t seed, uint64_t stream, const uint64_t *blocks,
-                                     size_t n, uint32_t *out)
+static inline void philox_words_list(uint64_t seed, uint64_t stream, const uint64_t *streams,
+                                     const uint64_t *blocks, size_t n, uint32_t *out)
 {
     for (size_t l = 0; l < n; l++)
-        block_at(seed, stream, blocks[l], out + 4 * l);
+        block_at(seed, streams ? streams[l] : stream, blocks[l], out + 4 * l);
 }
 #endif
 
@@ -224,7 +242,15 @@ void atl_rng_u32_blocks_at(uint64_t seed, uint64_t stream, const uint64_t *block
                            uint32_t *out)
 {
     for (size_t k = 0; k < n; k += 16)
-        philox_words_list(seed, stream, blocks + k, n - k < 16 ? n - k : 16, out + 4 * k);
+        philox_words_list(seed, stream, NULL, blocks + k, n - k < 16 ? n - k : 16, out + 4 * k);
+}
+
+void atl_rng_u32_blocks_streams_at(uint64_t seed, const uint64_t *streams,
+                                   const uint64_t *blocks, size_t n, uint32_t *out)
+{
+    for (size_t k = 0; k < n; k += 16)
+        philox_words_list(seed, 0, streams + k, blocks + k, n - k < 16 ? n - k : 16,
+                          out + 4 * k);
 }
 
 uint32_t atl_rng_u32_at(uint64_t seed, uint64_t stream, uint64_t index)

@@ -16,15 +16,7 @@
 #include <math.h>
 #include <string.h>
 
-static inline float absmax_f(const float *v, int n)
-{
-    float m = 0.0f;
-    for (int k = 0; k < n; k++) {
-        float a = fabsf(v[k]);
-        m = a > m ? a : m;
-    }
-    return m;
-}
+static inline float absmax_f(const float *v, int n) { return an_absmax(v, n); }
 
 static an_pulse_rng main_rng(const atl_tile *t)
 {
@@ -38,10 +30,11 @@ static an_pulse_rng main_rng(const atl_tile *t)
     return r;
 }
 
-static an_pulse_rng transfer_rng(const atl_tile *t)
+/* Streams of transfer number v (t->tr_counter when the transfer runs). */
+static an_pulse_rng transfer_rng_at(const atl_tile *t, uint64_t v)
 {
     an_pulse_rng r;
-    const uint64_t s = t->cfg.stream, v = t->tr_counter;
+    const uint64_t s = t->cfg.stream;
     r.seed = t->cfg.seed;
     r.s_bx = an_stream(s, AN_TAG_TR_BX, v);
     r.s_bd = an_stream(s, AN_TAG_TR_BD, v);
@@ -49,6 +42,8 @@ static an_pulse_rng transfer_rng(const atl_tile *t)
     r.s_sto = an_stream(s, AN_TAG_TR_STO, v);
     return r;
 }
+
+static an_pulse_rng transfer_rng(const atl_tile *t) { return transfer_rng_at(t, t->tr_counter); }
 
 static inline float chop_uniform(const atl_tile *t, uint64_t k)
 {
@@ -87,11 +82,12 @@ static int64_t transfer_every(const atl_tile *t, int m_batch)
     return e > 0 ? (int64_t)e : 0;
 }
 
-/* Analog read of slice i of A's apparent weights through the transfer IO (§5.7) into v. */
-static void read_slice(atl_tile *t, int i, float *v)
+/* Analog read of slice i of A's apparent weights through the transfer IO (§5.7) into v, as
+ * transfer number trc. */
+static void read_slice_at(atl_tile *t, int i, float *v, uint64_t trc)
 {
-    atl_rng_stream rs = atl_rng_stream_make(
-        t->cfg.seed, an_stream(t->cfg.stream, AN_TAG_TR_READ, t->tr_counter));
+    atl_rng_stream rs =
+        atl_rng_stream_make(t->cfg.seed, an_stream(t->cfg.stream, AN_TAG_TR_READ, trc));
     atl_io_counters c = {0, 0};
     if (t->cfg.ap.transfer_columns)
         atl_io_read_column(&t->cfg.io_transfer, t->A.wa, t->d_size, t->x_size, i, v, &rs, &c);
@@ -100,12 +96,15 @@ static void read_slice(atl_tile *t, int i, float *v)
     t->cnt.transfer_reads += 1;
 }
 
+static void read_slice(atl_tile *t, int i, float *v) { read_slice_at(t, i, v, t->tr_counter); }
+
 /* Pulsed write of -u (per output) into slice i of `to` via one-hot vectors: columns:
  * x = e_i, d = u; rows: d = e_i, x = u. */
-static void write_slice(atl_tile *t, an_dev *to, int i, const float *u, float lr, float g,
-                        const atl_update_params *up, uint64_t *n_up, uint64_t *n_down)
+static void write_slice_at(atl_tile *t, an_dev *to, int i, const float *u, float lr, float g,
+                           const atl_update_params *up, uint64_t *n_up, uint64_t *n_down,
+                           uint64_t trc)
 {
-    an_pulse_rng r = transfer_rng(t);
+    an_pulse_rng r = transfer_rng_at(t, trc);
     if (t->cfg.ap.transfer_columns) {
         t->tmp_x[i] = 1.0f;
         an_pulsed_update(to, t->tmp_x, u, lr, g, up, &r, &t->work, t->threads, n_up, n_down);
@@ -115,6 +114,12 @@ static void write_slice(atl_tile *t, an_dev *to, int i, const float *u, float lr
         an_pulsed_update(to, u, t->tmp_d, lr, g, up, &r, &t->work, t->threads, n_up, n_down);
         t->tmp_d[i] = 0.0f;
     }
+}
+
+static void write_slice(atl_tile *t, an_dev *to, int i, const float *u, float lr, float g,
+                        const atl_update_params *up, uint64_t *n_up, uint64_t *n_down)
+{
+    write_slice_at(t, to, i, u, lr, g, up, n_up, n_down, t->tr_counter);
 }
 
 static inline size_t h_index(const atl_tile *t, int slice, int j)
@@ -364,27 +369,20 @@ static float chopped_count_lr(atl_tile *t, float lr)
 }
 
 /* §4.5 step 3: the A update with the pulse signs multiplied by the choppers, i.e. the pulsed
- * update of chi_x (.) x and chi_d (.) d (negation is exact, probabilities use |x|, |d|). */
+ * update of chi_x (.) x and chi_d (.) d (negation is exact, probabilities use |x|, |d|); the
+ * flips go into the bit lines' signs, no copies. */
 static void chopped_a_update(atl_tile *t, const float *x, const float *d, float c)
 {
     const int cols = t->cfg.ap.transfer_columns;
     const int8_t *cx = cols ? t->chop_in : t->chop_out;
     const int8_t *cd = cols ? t->chop_out : t->chop_in;
-    float *xc = t->tmp_x, *dc = t->tmp_d;
-    /* tmp_x / tmp_d are all-zero between uses (one-hot writes restore them) */
-    for (int j = 0; j < t->x_size; j++)
-        xc[j] = cx[j] ? -x[j] : x[j];
-    for (int i = 0; i < t->d_size; i++)
-        dc[i] = cd[i] ? -d[i] : d[i];
     an_pulse_rng r = main_rng(t);
-    an_pulsed_update(&t->A, xc, dc, fabsf(c), compound_granularity(t), &t->cfg.up, &r, &t->work,
-                     t->threads, &t->cnt.pulses_up_a, &t->cnt.pulses_down_a);
-    memset(xc, 0, (size_t)t->x_size * sizeof(float));
-    memset(dc, 0, (size_t)t->d_size * sizeof(float));
+    an_pulsed_update_flip(&t->A, x, d, cx, cd, fabsf(c), compound_granularity(t), &t->cfg.up, &r,
+                          &t->work, t->threads, &t->cnt.pulses_up_a, &t->cnt.pulses_down_a);
 }
 
-/* getTransferLRScale (§4.5 step 4) */
-static float chopped_lr_scale(const atl_tile *t, float lr_t)
+/* getTransferLRScale (§4.5 step 4) with count_lr_last = c_last */
+static float chopped_lr_scale_c(const atl_tile *t, float lr_t, float c_last)
 {
     const atl_algo_params *ap = &t->cfg.ap;
     const float dwa = t->A.granularity, dwc = t->C.granularity;
@@ -395,72 +393,114 @@ static float chopped_lr_scale(const atl_tile *t, float lr_t)
         bg *= dwa;
     if (ap->correct_gradient_magnitudes) {
         bg *= dwc / dwa;
-        return fabsf(lr_t) / t->count_lr_last / bg;
+        return fabsf(lr_t) / c_last / bg;
     }
     return fabsf(lr_t) / bg;
 }
 
-static void chopped_transfer(atl_tile *t, float lr)
+static float chopped_lr_scale(const atl_tile *t, float lr_t)
+{
+    return chopped_lr_scale_c(t, lr_t, t->count_lr_last);
+}
+
+/* lr_t of a transfer (§4.5 step 4) */
+static float chopped_lr_t(const atl_tile *t, float lr)
 {
     const atl_algo_params *ap = &t->cfg.ap;
-    const int i = t->slice;
     float lr_t = ap->transfer_lr * (ap->scale_transfer_lr ? lr : 1.0f);
     if (t->gamma_vec[0] > 0 && t->gamma_vec[1] > 0)
         lr_t *= t->gamma_vec[0] / t->gamma_vec[1];
-    if (lr_t != 0.0f) {
-        const float lr_scale = chopped_lr_scale(t, lr_t);
-        const float sub_mom = 1.0f - fmaxf(fminf(ap->momentum, 1.0f), 0.0f);
-        const float blt = (float)t->cfg.up_transfer.desired_bl;
-        float *v = t->tmp_v, *u = t->tmp_u;
-        read_slice(t, i, v);
-        const int8_t ci = t->chop_in[i];
-        int nz = 0;
-        for (int j = 0; j < t->out_size; j++) {
-            size_t k = h_index(t, i, j);
-            float h = ap->no_buffer ? 0.0f : t->H[k];
-            float val = v[j] * lr_scale;
-            h += (ci != t->chop_out[j]) ? -val : val;
-            float n = 0.0f;
-            if (fabsf(h) >= 1.0f) {
-                n = fmaxf(fminf(truncf(h), blt), -blt);
-                h = ap->forget_buffer ? h * ap->momentum : h - sub_mom * n;
-                nz++;
+    return lr_t;
+}
+
+/* The data part of a chopped transfer of slice i (read, buffer, C write) as transfer number trc,
+ * with the in-chopper sign ci and count_lr_last c_last of its time; snap: the slice's values at
+ * that time if A has moved on since (batched updates), else NULL (A's current column). */
+static void chopped_transfer_data(atl_tile *t, int i, int8_t ci, float lr, float c_last,
+                                  uint64_t trc, const float *snap)
+{
+    const atl_algo_params *ap = &t->cfg.ap;
+    const float lr_t = chopped_lr_t(t, lr);
+    const float lr_scale = chopped_lr_scale_c(t, lr_t, c_last);
+    const float sub_mom = 1.0f - fmaxf(fminf(ap->momentum, 1.0f), 0.0f);
+    const float blt = (float)t->cfg.up_transfer.desired_bl;
+    float *v = t->tmp_v, *u = t->tmp_u;
+    if (snap) {
+        /* the read sees the column as it was: swap it in for the read, then back */
+        const int D = t->d_size, X = t->x_size;
+        float *col = t->tmp_y;
+        for (int j = 0; j < D; j++) {
+            float *a = &t->A.wa[(size_t)j * (size_t)X + (size_t)i];
+            col[j] = *a;
+            *a = snap[j];
+        }
+        read_slice_at(t, i, v, trc);
+        for (int j = 0; j < D; j++)
+            t->A.wa[(size_t)j * (size_t)X + (size_t)i] = col[j];
+    } else {
+        read_slice_at(t, i, v, trc);
+    }
+    int nz = 0;
+    for (int j = 0; j < t->out_size; j++) {
+        size_t k = h_index(t, i, j);
+        float h = ap->no_buffer ? 0.0f : t->H[k];
+        float val = v[j] * lr_scale;
+        h += (ci != t->chop_out[j]) ? -val : val;
+        float n = 0.0f;
+        if (fabsf(h) >= 1.0f) {
+            n = fmaxf(fminf(truncf(h), blt), -blt);
+            h = ap->forget_buffer ? h * ap->momentum : h - sub_mom * n;
+            nz++;
+        }
+        t->H[k] = h;
+        u[j] = -n;
+    }
+    if (nz > 0) {
+        const float dwc = t->C.granularity;
+        write_slice_at(t, &t->C, i, u, ap->step * dwc, dwc, &t->cfg.up_transfer,
+                       &t->cnt.pulses_up_c, &t->cnt.pulses_down_c, trc);
+        t->cnt.c_writes++;
+    }
+}
+
+/* The bookkeeping part of a chopped transfer of slice i (after its read/write): chopper flips,
+ * sweep and transfer counters. Needs no data, so batched updates run it ahead of the reads. */
+static void chopped_transfer_book(atl_tile *t, int i)
+{
+    const atl_algo_params *ap = &t->cfg.ap;
+    if (ap->in_chop_prob > 0) {
+        if (ap->in_chop_random) {
+            if (chop_uniform(t, 0) < ap->in_chop_prob) {
+                t->chop_in[i] ^= 1;
+                t->cnt.chopper_flips++;
             }
-            t->H[k] = h;
-            u[j] = -n;
-        }
-        if (nz > 0) {
-            const float dwc = t->C.granularity;
-            write_slice(t, &t->C, i, u, ap->step * dwc, dwc, &t->cfg.up_transfer,
-                        &t->cnt.pulses_up_c, &t->cnt.pulses_down_c);
-            t->cnt.c_writes++;
-        }
-        /* chopper bookkeeping after the read/write of slice i */
-        if (ap->in_chop_prob > 0) {
-            if (ap->in_chop_random) {
-                if (chop_uniform(t, 0) < ap->in_chop_prob) {
-                    t->chop_in[i] ^= 1;
-                    t->cnt.chopper_flips++;
-                }
-            } else {
-                uint64_t P = (uint64_t)fmax(ceil(1.0 / (double)ap->in_chop_prob), 2.0);
-                if ((t->transfer_counter % P) + 1 == P) {
-                    t->chop_in[i] ^= 1;
-                    t->cnt.chopper_flips++;
-                }
+        } else {
+            uint64_t P = (uint64_t)fmax(ceil(1.0 / (double)ap->in_chop_prob), 2.0);
+            if ((t->transfer_counter % P) + 1 == P) {
+                t->chop_in[i] ^= 1;
+                t->cnt.chopper_flips++;
             }
         }
-        if (i == t->in_size - 1 && ap->out_chop_prob > 0) {
-            for (int j = 0; j < t->out_size; j++)
-                if (chop_uniform(t, 1 + (uint64_t)j) < ap->out_chop_prob) {
-                    t->chop_out[j] ^= 1;
-                    t->cnt.chopper_flips++;
-                }
-        }
-        if (i == t->in_size - 1)
-            t->transfer_counter++;
-        t->cnt.transfers++;
-        t->tr_counter++;
+    }
+    if (i == t->in_size - 1 && ap->out_chop_prob > 0) {
+        for (int j = 0; j < t->out_size; j++)
+            if (chop_uniform(t, 1 + (uint64_t)j) < ap->out_chop_prob) {
+                t->chop_out[j] ^= 1;
+                t->cnt.chopper_flips++;
+            }
+    }
+    if (i == t->in_size - 1)
+        t->transfer_counter++;
+    t->cnt.transfers++;
+    t->tr_counter++;
+}
+
+static void chopped_transfer(atl_tile *t, float lr)
+{
+    const int i = t->slice;
+    if (chopped_lr_t(t, lr) != 0.0f) {
+        chopped_transfer_data(t, i, t->chop_in[i], lr, t->count_lr_last, t->tr_counter, NULL);
+        chopped_transfer_book(t, i);
     }
     t->slice = (i + 1) % t->in_size;
 }
@@ -574,6 +614,131 @@ static void agad_update(atl_tile *t, const float *x, const float *d, float lr, i
     if (every > 0 && t->current_update_idx % (uint64_t)every == 0)
         agad_transfer(t, lr);
     an_tile_reduce(t);
+}
+
+/* ------------------------------------------------------------------------------- batches
+ * SGD and chopped TTv2 (c-TTv2, ttv2) apply up to AN_MAX_VEC vector updates of A together
+ * (an_batch_apply: row by row, the vectors in order per row), with identical results:
+ *  1. per vector, in order, everything that needs no weight: auto-scale statistics, the count
+ *     learning rate, the bit lines (with the chopper signs of that moment), the transfer
+ *     schedule and its bookkeeping (chopper flips and counters draw from their own streams and
+ *     never look at weights); a transfer marks its vector to record A's column after it;
+ *  2. the pulses on A for all vectors;
+ *  3. per transfer, in order, the data part: the read of the recorded column, the buffer and the
+ *     C write (C is only read by transfers, the choppers of each transfer were recorded).
+ * Conditions: a stochastic pulse type with BL bounded by desired_bl (fixed_bl or UBLM, main and
+ * transfer updates), column transfers, no out-chopper flips (they would change H's signs
+ * between transfers of one batch). */
+static int batchable(const atl_tile *t)
+{
+    if (t->no_batch)
+        return 0;
+    const atl_update_params *up = &t->cfg.up;
+    if (up->pulse_type != ATL_PULSE_STOCHASTIC_COMPRESSED && up->pulse_type != ATL_PULSE_STOCHASTIC)
+        return 0;
+    if ((!up->fixed_bl && !up->update_bl_management) || up->desired_bl > t->work.bl_cap)
+        return 0;
+    if (t->cfg.algo == ATL_ALGO_SGD)
+        return 1;
+    if (t->cfg.algo != ATL_ALGO_CHOPPED)
+        return 0;
+    const atl_algo_params *ap = &t->cfg.ap;
+    const atl_update_params *ut = &t->cfg.up_transfer;
+    return ap->transfer_columns && !(ap->out_chop_prob > 0) &&
+           (ut->fixed_bl || ut->update_bl_management);
+}
+
+typedef struct tr_rec {
+    int v, slice;
+    int8_t ci;
+    float lr, c_last;
+    uint64_t trc;
+} tr_rec;
+
+/* n vector updates (n <= AN_MAX_VEC); dk(k) gives vector k's d (scaled by the tile). */
+static void update_batch(atl_tile *t, const float *x, const float *d, int n, float lr, int m_batch,
+                         const float *(*dk)(atl_tile *, const float *), int *done)
+{
+    an_work *wk = &t->work;
+    *done = 0;
+    if (an_work_reserve(wk, n) != 0)
+        return; /* no memory: the caller goes vector by vector */
+    const int X = t->x_size, D = t->d_size;
+    const atl_algo_params *ap = &t->cfg.ap;
+    const int chopped = t->cfg.algo == ATL_ALGO_CHOPPED;
+    tr_rec rec[AN_MAX_VEC];
+    int nrec = 0;
+    for (int v = 0; v < n; v++) {
+        const float *xv = x + (size_t)v * (size_t)X;
+        const float *dv = dk(t, d + (size_t)v * (size_t)D);
+        an_pulse_rng r = main_rng(t);
+        int ok;
+        if (!chopped) {
+            ok = an_vec_prepare(wk, v, &t->A, xv, dv, NULL, NULL, -1.0f, -1.0f, lr,
+                                t->A.granularity, &t->cfg.up, &r);
+        } else {
+            float xm = -1.0f, dm = -1.0f;
+            if (ap->auto_scale) {
+                xm = absmax_f(xv, X);
+                dm = absmax_f(dv, D);
+                auto_scale_ema(&t->m_x, xm, ap->auto_momentum, m_batch);
+                auto_scale_ema(&t->m_d, dm, ap->auto_momentum, m_batch);
+            }
+            const float c = chopped_count_lr(t, lr);
+            const int8_t *cx = t->chop_in, *cd = t->chop_out; /* column transfers */
+            ok = an_vec_prepare(wk, v, &t->A, xv, dv, cx, cd, xm, dm, fabsf(c),
+                                compound_granularity(t), &t->cfg.up, &r);
+            if (ok >= 0) {
+                t->current_update_idx++;
+                const int64_t every = transfer_every(t, m_batch);
+                if (every > 0 && t->current_update_idx % (uint64_t)every == 0) {
+                    const int i = t->slice;
+                    if (chopped_lr_t(t, lr) != 0.0f) {
+                        rec[nrec++] = (tr_rec){v, i, t->chop_in[i], lr, t->count_lr_last,
+                                               t->tr_counter};
+                        wk->vec[v].snap_col = i;
+                        chopped_transfer_book(t, i);
+                    }
+                    t->slice = (i + 1) % t->in_size;
+                }
+            }
+        }
+        (void)ok; /* BL <= desired_bl <= the buffers' cap (batchable), so never -1 */
+        t->upd_counter++;
+        t->cnt.updates++;
+    }
+    an_batch_apply(&t->A, wk, n, t->cfg.seed, t->threads, &t->cnt.pulses_up_a,
+                   &t->cnt.pulses_down_a);
+    /* transfers in order; the C writes use slot 0 of the work, whose snapshot (vector 0) is
+     * consumed by the first transfer before any write */
+    for (int k = 0; k < nrec; k++)
+        chopped_transfer_data(t, rec[k].slice, rec[k].ci, rec[k].lr, rec[k].c_last, rec[k].trc,
+                              wk->vec[rec[k].v].snap);
+    if (chopped)
+        an_tile_reduce(t);
+    *done = n;
+}
+
+int an_algo_update(atl_tile *t, const float *x, const float *d, int m, float lr,
+                   const float *(*dk)(atl_tile *, const float *))
+{
+    const int X = t->x_size, D = t->d_size;
+    int k = 0;
+    if (batchable(t)) {
+        while (k < m) {
+            const int n = m - k < AN_MAX_VEC ? m - k : AN_MAX_VEC;
+            int done;
+            update_batch(t, x + (size_t)k * (size_t)X, d + (size_t)k * (size_t)D, n, lr, m, dk,
+                         &done);
+            k += done;
+            if (done < n)
+                break;
+        }
+    }
+    for (; k < m; k++)
+        an_algo_update_vector(t, x + (size_t)k * (size_t)X, dk(t, d + (size_t)k * (size_t)D), lr,
+                              m);
+    return 0;
 }
 
 /* ------------------------------------------------------------------------------- dispatch */

@@ -152,43 +152,74 @@ size_t an_dev_elems(const an_dev *dv);
 
 /* ----------------------------------------------------------------------------- pulse.c */
 #define AN_GROUP 16
+#define AN_CHUNK_ROWS 16 /* rows per task of a batch (and per noise sub-chunk at most) */
+#define AN_MAX_VEC 64    /* vector updates applied together at most */
+
 typedef struct an_rowbuf {
     uint16_t *cnt;   /* pulses per column of the current row */
     uint8_t *dn;     /* 1 = down */
-    float *noise;    /* cycle-to-cycle normals of the row (+ slack for 8-wide loads) */
-    float *wnoise;   /* write-noise normals of the row */
-    uint32_t *words; /* Philox words behind the normals */
-    int *chunks;        /* touched full AN_GROUP-column groups of the row (first column, ascending) */
+    float *noise;    /* normals of a general row (pulse, then write noise) */
+    uint32_t *words; /* Philox words behind them */
+    int *chunks;     /* touched full AN_GROUP-column groups of the row (first column, ascending) */
     int nch;
-    uint8_t *gflag;     /* per group: touched in the current row (cleared after it) */
     size_t noise_cap;
+    /* single-pulse rows of a chunk: their words, blocks, streams, and per (row, vector) the
+     * offset of the row's words */
+    uint32_t *bwords;
+    uint64_t *bblk, *bstr;
+    uint32_t *boff;
+    size_t bcap;       /* blocks */
     uint64_t up, down; /* pulses applied (this thread, this call) */
 } an_rowbuf;
 
+/* One prepared vector update (§1.3-1.4): what the rows need of it. */
+typedef struct an_vec {
+    int BL, nw;        /* BL 0: no update */
+    int nxa, nneg;     /* active columns, the negative ones among them (with flips) */
+    int *xa;           /* active columns (ascending) */
+    uint64_t *mx;      /* their masks (nxa * nw) */
+    uint8_t *xs;       /* 1 = negative */
+    int *coff;         /* BL = 1: offsets of the active columns in a row's constant blocks */
+    int *soff[2];      /* BL = 1: offset of their step field for d positive / negative */
+    uint64_t *md;      /* d masks per row (D * nw, zero: inactive row) */
+    uint8_t *dsg;      /* d sign per row (1 = negative, with flips) */
+    int *da, nda;      /* active rows (ascending) */
+    uint64_t s_noise;  /* stream of the per-row noise */
+    int snap_col;      /* >= 0: record this column of the apparent weights after the vector */
+    float *snap;       /* ... here (D values) */
+} an_vec;
+
 typedef struct an_work {
-    int x_cap, d_cap, bl_cap, nw_cap; /* nw = 64-bit words per mask */
-    uint64_t *mx, *md; /* masks: x per column (zero if inactive), d compacted per active row */
-    uint8_t *xs, *ds;  /* 1 = negative (x per column, d per active row) */
-    int *da;           /* active rows */
-    int *xa;           /* active columns (ascending) and their masks/signs/values, compacted */
-    uint64_t *mxc;
-    uint8_t *xsc;
-    float *cxc;
-    int nxa;
-    float *cx, *cd;    /* dense pulse types: signed counts / values (x per column, d per row) */
+    int x_cap, d_cap, bl_cap, nw_cap, vec_cap; /* nw = 64-bit words per mask */
+    /* staging of one side (make_bits) and of the dense pulse types */
+    uint64_t *mx, *md;
+    int *xa, *da;
+    uint8_t *xs, *ds;
+    float *cx, *cd, *cxc;
     uint32_t *bits;    /* bit-line words */
     float *sto;        /* stochastic-rounding uniforms */
-    an_rowbuf *rb;
+    float *pv;         /* bit-line probabilities of one side */
+    int *cand, *woff;  /* indices with p > 0 and their first bit-line word */
+    uint64_t *blk;     /* bit-line blocks of the random indices */
+    int8_t *flipx, *flipd;
+    an_vec *vec;       /* vec_cap prepared vector updates */
+    int n_vec;
+    an_rowbuf *rb;     /* one per thread */
     int n_rb;
 } an_work;
 
 int an_work_init(an_work *w, int x_cap, int d_cap, int bl_cap);
+/* Room for vec_cap (<= AN_MAX_VEC) prepared vectors; discards prepared ones when it grows. */
+int an_work_reserve(an_work *w, int vec_cap);
 void an_work_free(an_work *w);
 
 typedef struct an_pulse_rng {
     uint64_t seed;
     uint64_t s_bx, s_bd, s_noise, s_sto; /* streams of this vector update */
 } an_pulse_rng;
+
+/* max |v_k| over n values (NaNs skipped), vectorised. */
+float an_absmax(const float *v, int n);
 
 /* calculateBlAB + performUpdateManagement (§1.2-1.3). Returns BL (0: no update), scales A (for
  * d) and B (for x). */
@@ -201,11 +232,28 @@ int an_update_bl(const atl_update_params *up, float lr, float g, float x_m, floa
 void an_pulsed_update(an_dev *dv, const float *x, const float *d, float lr, float g,
                       const atl_update_params *up, const an_pulse_rng *r, an_work *wk,
                       int nthreads, uint64_t *n_up, uint64_t *n_down);
+/* The same for the signed vectors (flip_x[j] ? -x_j : x_j) and (flip_d[i] ? -d_i : d_i) (the
+ * choppers, §4.5; NULL: no flips), without copying them. */
+void an_pulsed_update_flip(an_dev *dv, const float *x, const float *d, const int8_t *flip_x,
+                           const int8_t *flip_d, float lr, float g, const atl_update_params *up,
+                           const an_pulse_rng *r, an_work *wk, int nthreads, uint64_t *n_up,
+                           uint64_t *n_down);
+/* Several vector updates of one device at once (bit-identical to applying them in order):
+ * an_vec_prepare draws the bit lines of a stochastic (compressed) update into slot `slot`
+ * (x_m, d_m: the abs-maxima if known, else < 0), returning 1 if it pulses, 0 if not, -1 if its
+ * BL exceeds the buffers (grow with an_work_init-sized caps first). an_batch_apply then applies
+ * slots 0 .. nvec-1 row by row, in slot order per row, and fills the snapshots. */
+int an_vec_prepare(an_work *wk, int slot, const an_dev *dv, const float *x, const float *d,
+                   const int8_t *flip_x, const int8_t *flip_d, float x_m, float d_m, float lr,
+                   float g, const atl_update_params *up, const an_pulse_rng *r);
+void an_batch_apply(an_dev *dv, an_work *wk, int nvec, uint64_t seed, int nthreads,
+                    uint64_t *n_up, uint64_t *n_down);
 /* The linear-family row kernel: applies cnt[j] pulses (direction dn[j]) to every column j of
  * row i, in groups of AN_GROUP columns (ascending); a group runs passes r = 0, 1, ...: pass r
  * gives one pulse to each column of the group with cnt[j] > r, in column order, consuming
- * noise[] in that order; then the group's touched columns take wnoise[] in column order. The portable version is the definition; the AVX2 version must equal it bitwise (the
- * tests compare them). Exposed for the tests. */
+ * noise[] in that order; then the group's touched columns take wnoise[] in column order. The
+ * portable version is the definition; the AVX2 version must equal it bitwise (the tests compare
+ * them). rb->chunks lists the touched full groups. Exposed for the tests. */
 void an_row_linear_scalar(an_dev *dv, int i, const uint16_t *cnt, const uint8_t *dn,
                           const float *noise, const float *wnoise, an_rowbuf *rb);
 void an_row_linear_simd(an_dev *dv, int i, const uint16_t *cnt, const uint8_t *dn,
@@ -239,6 +287,8 @@ struct atl_tile {
     float *scales; int n_scales;  /* omega mapping scales (NULL: off) */
     atl_tile_counters cnt;
     int threads;
+    int no_batch;   /* 1: vector by vector (the tests compare both ways) */
+    float upd_mlr;  /* mapping-scale factor of the update in progress (§7.2) */
     /* scratch */
     an_work work;
     float *tmp_x, *tmp_d;   /* all-zero between uses (one-hot and chopped copies) */
@@ -255,5 +305,10 @@ void an_tile_reset_state(atl_tile *t);
 /* ----------------------------------------------------------------------------- algo.c */
 /* One vector update of the tile's algorithm (§4), x: x_size, d: d_size. */
 void an_algo_update_vector(atl_tile *t, const float *x, const float *d, float lr, int m_batch);
+/* m vector updates (x: m x x_size, d: m x d_size, m_batch = m), in batches where the algorithm
+ * allows (bit-identical to m calls of an_algo_update_vector); dk(t, d_k) returns the d the tile
+ * updates with (mapping scales, §7.2). */
+int an_algo_update(atl_tile *t, const float *x, const float *d, int m, float lr,
+                   const float *(*dk)(atl_tile *, const float *));
 
 #endif

@@ -9,11 +9,18 @@
  *    reference's result;
  *  - rows are independent and run in parallel; every draw of row i is keyed by (update stream,
  *    row i), so the result does not depend on the number of threads;
+ *  - several vector updates of one device can be applied together (an_batch_apply): each row
+ *    takes the vectors in their order, which is the sequential result because the updates of
+ *    different rows do not interact; a row's data then stays in cache over the vectors and the
+ *    noise of all its vectors comes from one vectorised generator call (decision 1 holds: the
+ *    vectors are still applied one after the other, per element);
  *  - within a row the columns are processed in groups of 16; a group runs passes r = 0..max n - 1
  *    and in pass r every column of the group with n_j > r takes one pulse. The linear-family
  *    kernel does this with AVX2 (two 8-lane halves in registers, the normals of a pass
  *    "expanded" into the active lanes) and has a portable twin that is bit-identical (same
  *    operations, same order, no FMA contraction); ExpStep/PowStep use a scalar per-pulse loop;
+ *    with BL = 1 every touched column takes exactly one pulse, and a per-column loop is the same
+ *    definition;
  *  - the write noise of the apparent weight (§2.3) is drawn once per touched element after its
  *    last pulse. The reference redraws it after every pulse, but only the last draw is ever
  *    visible (nothing reads the apparent weight between pulses of one vector update), so the
@@ -24,7 +31,7 @@
  *   s_noise: row i, from block (i << 32): the cycle-to-cycle normals of the row, one per pulse,
  *            in the order (group, pass, column) for the linear family and (column, pulse) for
  *            ExpStep/PowStep, followed by the write-noise normals of the touched elements of the
- *            row in column order (one fill per row);
+ *            row in column order (normal k from 16-bit half k % 2 of word k / 2, gauss.c);
  *   s_sto: stochastic rounding uniforms (x: derive(s_sto, 0), d: derive(s_sto, 1)). */
 #include "analog_internal.h"
 
@@ -33,6 +40,14 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
+#if defined(__AVX2__)
+#include <immintrin.h>
+#include <pthread.h>
+#endif
+
+/* Row-chunk noise: the single-pulse vectors of a chunk of rows draw their words in one call of at
+ * most this many blocks (a row alone may need more: its vectors' blocks always go together). */
+#define AN_CHUNK_BLOCKS 512
 
 /* ------------------------------------------------------------------------------- work buffers */
 static void rowbuf_free(an_rowbuf *rb)
@@ -40,30 +55,74 @@ static void rowbuf_free(an_rowbuf *rb)
     an_free(rb->cnt);
     an_free(rb->dn);
     an_free(rb->noise);
-    an_free(rb->wnoise);
     an_free(rb->words);
     an_free(rb->chunks);
-    an_free(rb->gflag);
+    an_free(rb->bwords);
+    an_free(rb->bblk);
+    an_free(rb->bstr);
+    an_free(rb->boff);
     memset(rb, 0, sizeof *rb);
 }
 
-static int rowbuf_init(an_rowbuf *rb, int x_cap, int bl_cap)
+/* bcap: blocks of a chunk of rows (see AN_CHUNK_BLOCKS); vec_cap: vectors per batch. */
+static int rowbuf_init(an_rowbuf *rb, int x_cap, int bl_cap, size_t bcap, int vec_cap)
 {
     memset(rb, 0, sizeof *rb);
     size_t X = (size_t)x_cap;
     rb->cnt = an_alloc((X + 16) * sizeof(uint16_t));
     rb->dn = an_alloc(X + 16);
+    /* a general row: X*BL pulse and X write-noise normals */
     rb->noise_cap = X * (size_t)bl_cap + X + 16;
     rb->noise = an_alloc(rb->noise_cap * sizeof(float));
-    rb->wnoise = an_alloc((X + 16) * sizeof(float));
     rb->words = an_alloc((rb->noise_cap / 2 + 16) * sizeof(uint32_t));
     rb->chunks = an_alloc((X / AN_GROUP + 2) * sizeof(int));
-    rb->gflag = an_alloc((size_t)X / AN_GROUP + 2);
-    if (!rb->cnt || !rb->dn || !rb->noise || !rb->wnoise || !rb->words || !rb->chunks ||
-        !rb->gflag) {
+    rb->bcap = bcap;
+    rb->bwords = an_alloc((4 * bcap + 64) * sizeof(uint32_t));
+    rb->bblk = an_alloc((bcap + 16) * sizeof(uint64_t));
+    rb->bstr = an_alloc((bcap + 16) * sizeof(uint64_t));
+    rb->boff = an_alloc(((size_t)vec_cap * AN_CHUNK_ROWS + 1) * sizeof(uint32_t));
+    if (!rb->cnt || !rb->dn || !rb->noise || !rb->words || !rb->chunks || !rb->bwords ||
+        !rb->bblk || !rb->bstr || !rb->boff) {
         rowbuf_free(rb);
         return -1;
     }
+    return 0;
+}
+
+static void vec_free(an_vec *v)
+{
+    an_free(v->xa);
+    an_free(v->mx);
+    an_free(v->xs);
+    an_free(v->coff);
+    an_free(v->soff[0]);
+    an_free(v->soff[1]);
+    an_free(v->md);
+    an_free(v->dsg);
+    an_free(v->da);
+    an_free(v->snap);
+    memset(v, 0, sizeof *v);
+}
+
+static int vec_init(an_vec *v, int X, int D, int nw)
+{
+    memset(v, 0, sizeof *v);
+    v->xa = an_alloc(((size_t)X + 8) * sizeof(int));
+    v->mx = an_alloc(((size_t)X + 8) * (size_t)nw * sizeof(uint64_t));
+    v->xs = an_alloc((size_t)X + 16);
+    v->coff = an_alloc(((size_t)X + 8) * sizeof(int));
+    v->soff[0] = an_alloc(((size_t)X + 8) * sizeof(int));
+    v->soff[1] = an_alloc(((size_t)X + 8) * sizeof(int));
+    v->md = an_alloc(((size_t)D + 8) * (size_t)nw * sizeof(uint64_t));
+    v->dsg = an_alloc((size_t)D + 16);
+    v->da = an_alloc(((size_t)D + 8) * sizeof(int));
+    v->snap = an_alloc(((size_t)D + 8) * sizeof(float));
+    if (!v->xa || !v->mx || !v->xs || !v->coff || !v->soff[0] || !v->soff[1] || !v->md ||
+        !v->dsg || !v->da || !v->snap) {
+        vec_free(v);
+        return -1;
+    }
+    v->snap_col = -1;
     return 0;
 }
 
@@ -75,52 +134,80 @@ void an_work_free(an_work *w)
     an_free(w->md);
     an_free(w->da);
     an_free(w->xa);
-    an_free(w->mxc);
-    an_free(w->xsc);
-    an_free(w->cxc);
     an_free(w->xs);
     an_free(w->ds);
     an_free(w->cx);
     an_free(w->cd);
+    an_free(w->cxc);
     an_free(w->bits);
     an_free(w->sto);
+    an_free(w->pv);
+    an_free(w->cand);
+    an_free(w->woff);
+    an_free(w->blk);
+    an_free(w->flipx);
+    an_free(w->flipd);
+    for (int k = 0; k < w->n_vec; k++)
+        vec_free(&w->vec[k]);
+    an_free(w->vec);
     for (int k = 0; k < w->n_rb; k++)
         rowbuf_free(&w->rb[k]);
     an_free(w->rb);
     memset(w, 0, sizeof *w);
 }
 
-/* (Re)allocates the per-update buffers for BL up to bl_cap and nthreads row buffers. Called
- * outside parallel regions only. */
-static int work_ensure(an_work *w, int x_cap, int d_cap, int bl_cap, int nthreads)
+/* (Re)allocates the buffers for sizes up to x_cap, d_cap, BL up to bl_cap, vec_cap vector slots
+ * and nthreads row buffers. Called outside parallel regions only. */
+static int work_ensure(an_work *w, int x_cap, int d_cap, int bl_cap, int vec_cap, int nthreads)
 {
-    if (x_cap > w->x_cap || d_cap > w->d_cap || bl_cap > w->bl_cap) {
+    if (x_cap > w->x_cap || d_cap > w->d_cap || bl_cap > w->bl_cap || vec_cap > w->vec_cap) {
         int X = x_cap > w->x_cap ? x_cap : w->x_cap;
         int D = d_cap > w->d_cap ? d_cap : w->d_cap;
         int BL = bl_cap > w->bl_cap ? bl_cap : w->bl_cap;
+        int V = vec_cap > w->vec_cap ? vec_cap : w->vec_cap;
+        int nrb = w->n_rb;
         an_work_free(w);
         w->x_cap = X;
         w->d_cap = D;
         w->bl_cap = BL;
+        w->vec_cap = V;
         w->nw_cap = (BL + 63) / 64;
         size_t nw = (size_t)w->nw_cap;
         size_t mx = (size_t)X > (size_t)D ? (size_t)X : (size_t)D;
-        w->mx = an_alloc((size_t)X * nw * sizeof(uint64_t));
-        w->md = an_alloc((size_t)D * nw * sizeof(uint64_t));
-        w->da = an_alloc((size_t)D * sizeof(int));
-        w->xa = an_alloc((size_t)X * sizeof(int));
-        w->mxc = an_alloc((size_t)X * nw * sizeof(uint64_t));
-        w->xsc = an_alloc((size_t)X + 16);
-        w->cxc = an_alloc((size_t)X * sizeof(float));
-        w->xs = an_alloc((size_t)X + 16);
-        w->ds = an_alloc((size_t)D + 16);
+        w->mx = an_alloc((mx + 8) * nw * sizeof(uint64_t));
+        w->md = an_alloc((mx + 8) * nw * sizeof(uint64_t));
+        w->da = an_alloc((mx + 8) * sizeof(int));
+        w->xa = an_alloc((mx + 8) * sizeof(int));
+        w->xs = an_alloc(mx + 16);
+        w->ds = an_alloc(mx + 16);
         w->cx = an_alloc((size_t)X * sizeof(float));
         w->cd = an_alloc((size_t)D * sizeof(float));
-        w->bits = an_alloc((mx * (size_t)BL + 8) * sizeof(uint32_t));
+        w->cxc = an_alloc((size_t)X * sizeof(float));
+        /* bit-line words: a dense fill needs mx*BL, a block list at most BL/4 + 2 blocks per
+         * index (used when at most a quarter of the indices draw) */
+        size_t nblk = mx * ((size_t)BL / 4 + 2) + 16;
+        w->bits = an_alloc((4 * nblk + mx * (size_t)BL + 64) * sizeof(uint32_t));
+        w->blk = an_alloc(nblk * sizeof(uint64_t));
         w->sto = an_alloc((mx + 8) * sizeof(float));
-        if (!w->mx || !w->md || !w->da || !w->xa || !w->mxc || !w->xsc || !w->cxc || !w->xs || !w->ds || !w->cx || !w->cd || !w->bits ||
-            !w->sto)
+        w->pv = an_alloc((mx + 8) * sizeof(float));
+        w->cand = an_alloc((mx + 8) * sizeof(int));
+        w->woff = an_alloc((mx + 8) * sizeof(int));
+        w->flipx = an_alloc((size_t)X + 16);
+        w->flipd = an_alloc((size_t)D + 16);
+        if (!w->mx || !w->md || !w->da || !w->xa || !w->xs || !w->ds || !w->cx || !w->cd ||
+            !w->cxc || !w->bits || !w->blk || !w->sto || !w->pv || !w->cand || !w->woff ||
+            !w->flipx || !w->flipd)
             return -1;
+        w->vec = an_alloc((size_t)V * sizeof(an_vec));
+        if (!w->vec)
+            return -1;
+        for (int k = 0; k < V; k++) {
+            if (vec_init(&w->vec[k], X, D, (int)nw) != 0)
+                return -1;
+            w->n_vec = k + 1;
+        }
+        if (nthreads < nrb)
+            nthreads = nrb;
     }
     if (nthreads > w->n_rb) {
         an_rowbuf *rb = an_alloc((size_t)nthreads * sizeof(an_rowbuf));
@@ -130,10 +217,16 @@ static int work_ensure(an_work *w, int x_cap, int d_cap, int bl_cap, int nthread
             rowbuf_free(&w->rb[k]);
         an_free(w->rb);
         w->rb = rb;
-        w->n_rb = nthreads;
-        for (int k = 0; k < nthreads; k++)
-            if (rowbuf_init(&w->rb[k], w->x_cap, w->bl_cap) != 0)
+        w->n_rb = 0;
+        /* a chunk holds at least one row of every vector: X/4 + 2 blocks per vector */
+        size_t bcap = (size_t)w->vec_cap * ((size_t)w->x_cap / 4 + 2);
+        if (bcap < AN_CHUNK_BLOCKS)
+            bcap = AN_CHUNK_BLOCKS;
+        for (int k = 0; k < nthreads; k++) {
+            if (rowbuf_init(&w->rb[k], w->x_cap, w->bl_cap, bcap, w->vec_cap) != 0)
                 return -1;
+            w->n_rb = k + 1;
+        }
     }
     return 0;
 }
@@ -141,7 +234,12 @@ static int work_ensure(an_work *w, int x_cap, int d_cap, int bl_cap, int nthread
 int an_work_init(an_work *w, int x_cap, int d_cap, int bl_cap)
 {
     memset(w, 0, sizeof *w);
-    return work_ensure(w, x_cap, d_cap, bl_cap, 1);
+    return work_ensure(w, x_cap, d_cap, bl_cap, 1, 1);
+}
+
+int an_work_reserve(an_work *w, int vec_cap)
+{
+    return work_ensure(w, w->x_cap, w->d_cap, w->bl_cap, vec_cap, 1);
 }
 
 /* ------------------------------------------------------------------------------- §1.2-1.3 */
@@ -196,60 +294,122 @@ static inline float quant_p(float v, float res, int sto, float u)
     return v;
 }
 
-static inline float absmax(const float *v, int n)
+/* max |v_k| (0 for n = 0; NaNs are skipped, as the sequential a > m ? a : m does). Lanes keep
+ * their own maxima: max is exact, so the order does not matter. */
+float an_absmax(const float *v, int n)
 {
+    int k = 0;
     float m = 0.0f;
-    for (int k = 0; k < n; k++) {
+#if defined(__AVX2__)
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    __m256 m0 = _mm256_setzero_ps(), m1 = _mm256_setzero_ps();
+    for (; k + 16 <= n; k += 16) {
+        /* maxps(a, m) = a > m ? a : m, per lane */
+        m0 = _mm256_max_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(v + k)), m0);
+        m1 = _mm256_max_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(v + k + 8)), m1);
+    }
+    float lane[16];
+    _mm256_storeu_ps(lane, m0);
+    _mm256_storeu_ps(lane + 8, m1);
+    for (int l = 0; l < 16; l++)
+        m = lane[l] > m ? lane[l] : m;
+#endif
+    for (; k < n; k++) {
         float a = fabsf(v[k]);
         m = a > m ? a : m;
     }
     return m;
 }
 
-
-/* Builds the masks of one side for all n indices (zero masks for inactive ones): bit k of index
- * j is set iff p_j > u_jk, p_j = quant(|v_j| * scale) (§1.4), with p_j >= 1 setting all bits
- * without a draw. neg[j] = 1 for negative values. Returns the number of active indices. */
-static int make_bits(const float *v, int n, float scale, int BL, int nw,
+/* Builds the masks of one side, compacted to the active indices: act[c] (ascending), the mask
+ * masks[c*nw ..] and neg[c] = 1 for a negative value (flipped where flip[j] is set: the chopped
+ * sign). Bit k of index j is set iff p_j > u_jk, p_j = quant(|v_j| * scale) (§1.4), with p_j >= 1
+ * setting all bits without a draw; u_jk is the uniform of word j*BL + k of s_bits. The words come
+ * from one vectorised fill of all n*BL when many indices need them, else from a list of just the
+ * blocks the random indices need (the same words either way). Returns the number of active
+ * indices. */
+static int make_bits(const float *v, const int8_t *flip, int n, float scale, int BL, int nw,
                      const atl_update_params *up, uint64_t seed, uint64_t s_bits, uint64_t s_sto,
-                     float *sto, uint32_t *bits, uint8_t *neg, uint64_t *masks)
+                     an_work *wk, int *act, uint8_t *neg, uint64_t *masks)
 {
     const float res = up->res;
     const int sto_round = up->sto_round && res > 0.0f;
+    float *restrict pv = wk->pv;
+    int *restrict cand = wk->cand;
     if (sto_round)
-        atl_rng_uniform_fill_at(seed, s_sto, 0, (size_t)n, sto);
-    int nrand = 0;
-    for (int j = 0; j < n; j++) {
-        float p = quant_p(fabsf(v[j]) * scale, res, sto_round, sto_round ? sto[j] : 0.0f);
-        nrand += p > 0.0f && p < 1.0f;
+        atl_rng_uniform_fill_at(seed, s_sto, 0, (size_t)n, wk->sto);
+    int nc = 0, nrand = 0;
+    if (!sto_round && !(res > 0.0f)) {
+        for (int j = 0; j < n; j++) {
+            const float p = fabsf(v[j]) * scale;
+            pv[j] = p;
+            cand[nc] = j;
+            nc += p > 0.0f;
+            nrand += p > 0.0f && p < 1.0f;
+        }
+    } else {
+        for (int j = 0; j < n; j++) {
+            const float p =
+                quant_p(fabsf(v[j]) * scale, res, sto_round, sto_round ? wk->sto[j] : 0.0f);
+            pv[j] = p;
+            cand[nc] = j;
+            nc += p > 0.0f;
+            nrand += p > 0.0f && p < 1.0f;
+        }
     }
-    /* dense fill when many indices need random bits (identical values either way) */
+    if (nc == 0)
+        return 0;
+    uint32_t *restrict words = wk->bits;
+    int *restrict woff = wk->woff; /* per candidate: its first word in `words` */
+    /* one contiguous fill when many indices need words, else just their blocks */
     const int dense = (size_t)nrand * 4 > (size_t)n;
-    if (dense)
-        atl_rng_u32_fill_at(seed, s_bits, 0, (size_t)n * (size_t)BL, bits);
-    uint32_t tmp[ATL_MAX_BL + 8];
+    if (dense) {
+        atl_rng_u32_fill_at(seed, s_bits, 0, (size_t)n * (size_t)BL, words);
+    } else if (nrand > 0) {
+        /* the blocks the random indices need, ascending; neighbours may share one block */
+        uint64_t *restrict blk = wk->blk;
+        size_t nb = 0;
+        for (int c = 0; c < nc; c++) {
+            const int j = cand[c];
+            if (!(pv[j] < 1.0f))
+                continue;
+            const uint64_t s0 = (uint64_t)j * (uint64_t)BL, b0 = s0 >> 2,
+                           b1 = (s0 + (uint64_t)BL - 1u) >> 2;
+            const int shared = nb > 0 && blk[nb - 1] == b0;
+            woff[c] = (int)(4 * (nb - (size_t)shared) + (size_t)(s0 & 3u));
+            for (uint64_t b = b0 + (uint64_t)shared; b <= b1; b++)
+                blk[nb++] = b;
+        }
+        atl_rng_u32_blocks_at(seed, s_bits, blk, nb, words);
+    }
     int na = 0;
-    for (int j = 0; j < n; j++) {
-        float p = quant_p(fabsf(v[j]) * scale, res, sto_round, sto_round ? sto[j] : 0.0f);
-        uint64_t *m = masks + (size_t)j * (size_t)nw;
+    if (BL == 1) {
+        /* one bit: branch-free (the common case of c-TTv2 updates and transfer writes) */
+        for (int c = 0; c < nc; c++) {
+            const int j = cand[c];
+            const float p = pv[j];
+            const uint64_t bit =
+                p >= 1.0f ? 1u
+                          : (uint64_t)((float)((dense ? words[j] : words[woff[c]]) >> 8) <
+                                       p * 16777216.0f);
+            masks[na] = bit;
+            neg[na] = (uint8_t)((v[j] < 0.0f) ^ (flip ? flip[j] != 0 : 0));
+            act[na] = j;
+            na += (int)bit;
+        }
+        return na;
+    }
+    for (int c = 0; c < nc; c++) {
+        const int j = cand[c];
+        const float p = pv[j];
+        uint64_t *m = masks + (size_t)na * (size_t)nw;
         for (int w = 0; w < nw; w++)
             m[w] = 0;
-        neg[j] = v[j] < 0.0f;
-        if (!(p > 0.0f))
-            continue;
         if (p >= 1.0f) {
             for (int k = 0; k < BL; k++)
                 m[k >> 6] |= 1ull << (k & 63);
         } else {
-            const uint32_t *u;
-            if (dense) {
-                u = bits + (size_t)j * (size_t)BL;
-            } else {
-                uint64_t s = (uint64_t)j * (uint64_t)BL;
-                unsigned off = (unsigned)(s & 3u);
-                atl_rng_u32_fill_at(seed, s_bits, s >> 2, (size_t)off + (size_t)BL, tmp);
-                u = tmp + off;
-            }
+            const uint32_t *u = dense ? words + (size_t)j * (size_t)BL : words + woff[c];
             /* bit k iff p > uniform_k, uniform = (u >> 8) * 2^-24 (atl_u32_to_unit) */
             const float thr = p * 16777216.0f;
             if (nw == 1) {
@@ -266,6 +426,8 @@ static int make_bits(const float *v, int n, float scale, int BL, int nw,
         int nz = 0;
         for (int w = 0; w < nw; w++)
             nz |= m[w] != 0;
+        neg[na] = (uint8_t)((v[j] < 0.0f) ^ (flip ? flip[j] != 0 : 0));
+        act[na] = j;
         na += nz;
     }
     return na;
@@ -363,71 +525,110 @@ static inline __m256 expand_load(const float *p, int m)
     return _mm256_permutevar8x32_ps(_mm256_loadu_ps(p), idx);
 }
 
-/* One 16-column group in registers: two 8-lane halves, so two independent dependency chains
- * per pass. `noisy` and `mult` are compile-time constants at each call. */
-static inline __attribute__((always_inline)) void
-group_simd(const int noisy, const int mult, const float *cb, float *w, float *wa, const int pers,
-           const uint16_t *cnt, const uint8_t *dn, const float *noise, size_t *pos,
-           const float *wnoise, size_t *wpos, int c0, __m256 vsig, __m256 vsw)
-{
-    const __m256 one = _mm256_set1_ps(1.0f);
-    const __m256i zero = _mm256_setzero_si256();
+/* One 16-column group in registers: two 8-lane halves, each an independent dependency chain per
+ * pass. The row kernel runs two groups in lockstep (four chains, which hides the latency of a
+ * pass: mul, add, mul, add, max, min, blend), each group consuming its own stretch of the row's
+ * normals, so the order of the definition (group by group) is kept. `noisy` and `mult` are
+ * compile-time constants at each call. */
+typedef struct grp {
     __m256i cv[2];
-    __m256 g[2], st[2], sl[2], lo[2], hi[2], ref[2];
+    __m256 g[2], st[2], sl[2], lo[2], hi[2];
+    const float *nz; /* next pulse normal of this group */
+    int maxn, tot, ntouch, c0;
+} grp;
+
+static inline __attribute__((always_inline)) void grp_load(grp *G, const float *cb, const float *w,
+                                                           const uint16_t *cnt, const uint8_t *dn,
+                                                           int c0)
+{
+    const __m256i zero = _mm256_setzero_si256();
     const __m256i c16 = _mm256_loadu_si256((const __m256i *)(const void *)(cnt + c0));
     const __m128i inv = _mm_sub_epi16(_mm_set1_epi16(-1),
                                       _mm_max_epu16(_mm256_castsi256_si128(c16),
                                                     _mm256_extracti128_si256(c16, 1)));
-    const int maxn = 0xFFFF - (_mm_cvtsi128_si32(_mm_minpos_epu16(inv)) & 0xFFFF);
+    G->maxn = 0xFFFF - (_mm_cvtsi128_si32(_mm_minpos_epu16(inv)) & 0xFFFF);
+    G->c0 = c0;
+    /* pulses and touched columns of the group (where the next group's normals start) */
+    __m256i s32 = _mm256_madd_epi16(c16, _mm256_set1_epi16(1));
+    __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s32), _mm256_extracti128_si256(s32, 1));
+    s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4E));
+    s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xB1));
+    G->tot = _mm_cvtsi128_si32(s4);
+    const __m256i nzm = _mm256_cmpeq_epi16(c16, zero);
+    G->ntouch = 16 - __builtin_popcount((unsigned)_mm256_movemask_epi8(nzm)) / 2;
     for (int h = 0; h < 2; h++) {
         const int c = c0 + 8 * h;
         const float *bp = cb + ((size_t)c << 3);
-        cv[h] = _mm256_cvtepu16_epi32(h ? _mm256_extracti128_si256(c16, 1) : _mm256_castsi256_si128(c16));
+        G->cv[h] = _mm256_cvtepu16_epi32(h ? _mm256_extracti128_si256(c16, 1)
+                                           : _mm256_castsi256_si128(c16));
         const __m256 dm = _mm256_castsi256_ps(_mm256_cmpgt_epi32(
             _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(dn + c))), zero));
-        ref[h] = _mm256_load_ps(bp + AN_REF * 8);
-        g[h] = _mm256_add_ps(_mm256_loadu_ps(w + c), ref[h]);
-        st[h] = _mm256_blendv_ps(_mm256_load_ps(bp + AN_STU * 8), _mm256_load_ps(bp + AN_STD * 8), dm);
-        sl[h] = _mm256_blendv_ps(_mm256_load_ps(bp + AN_SLU * 8), _mm256_load_ps(bp + AN_SLD * 8), dm);
-        lo[h] = _mm256_load_ps(bp + AN_LO * 8);
-        hi[h] = _mm256_load_ps(bp + AN_HI * 8);
+        G->g[h] = _mm256_add_ps(_mm256_loadu_ps(w + c), _mm256_load_ps(bp + AN_REF * 8));
+        G->st[h] = _mm256_blendv_ps(_mm256_load_ps(bp + AN_STU * 8),
+                                    _mm256_load_ps(bp + AN_STD * 8), dm);
+        G->sl[h] = _mm256_blendv_ps(_mm256_load_ps(bp + AN_SLU * 8),
+                                    _mm256_load_ps(bp + AN_SLD * 8), dm);
+        G->lo[h] = _mm256_load_ps(bp + AN_LO * 8);
+        G->hi[h] = _mm256_load_ps(bp + AN_HI * 8);
     }
-    const float *nz = noise + *pos;
-    for (int r = 0; r < maxn; r++) {
-        const __m256i vr = _mm256_set1_epi32(r);
-        for (int h = 0; h < 2; h++) {
-            const __m256 act = _mm256_castsi256_ps(_mm256_cmpgt_epi32(cv[h], vr));
-            __m256 v;
-            if (noisy) {
-                const int m = _mm256_movemask_ps(act);
-                const __m256 z = expand_load(nz, m);
-                nz += __builtin_popcount((unsigned)m);
-                const __m256 f = _mm256_add_ps(one, _mm256_mul_ps(vsig, z));
-                if (mult)
-                    v = _mm256_add_ps(g[h], _mm256_mul_ps(_mm256_add_ps(_mm256_mul_ps(sl[h], g[h]), st[h]), f));
-                else
-                    v = _mm256_add_ps(_mm256_add_ps(g[h], _mm256_mul_ps(sl[h], g[h])), _mm256_mul_ps(st[h], f));
-            } else {
-                v = _mm256_add_ps(g[h], _mm256_add_ps(_mm256_mul_ps(sl[h], g[h]), st[h]));
-            }
-            v = _mm256_min_ps(_mm256_max_ps(v, lo[h]), hi[h]);
-            g[h] = _mm256_blendv_ps(g[h], v, act);
-        }
-    }
-    *pos = (size_t)(nz - noise);
+}
+
+static inline __attribute__((always_inline)) void grp_pass(const int noisy, const int mult,
+                                                           grp *G, int r, __m256 vsig)
+{
+    const __m256 one = _mm256_set1_ps(1.0f);
+    const __m256i vr = _mm256_set1_epi32(r);
     for (int h = 0; h < 2; h++) {
-        const int c = c0 + 8 * h;
-        const __m256 touched = _mm256_castsi256_ps(_mm256_cmpgt_epi32(cv[h], zero));
-        const __m256 wn = _mm256_sub_ps(g[h], ref[h]);
+        const __m256 act = _mm256_castsi256_ps(_mm256_cmpgt_epi32(G->cv[h], vr));
+        const __m256 g = G->g[h], st = G->st[h], sl = G->sl[h];
+        __m256 v;
+        if (noisy) {
+            const int m = _mm256_movemask_ps(act);
+            const __m256 z = expand_load(G->nz, m);
+            G->nz += __builtin_popcount((unsigned)m);
+            const __m256 f = _mm256_add_ps(one, _mm256_mul_ps(vsig, z));
+            if (mult)
+                v = _mm256_add_ps(g, _mm256_mul_ps(_mm256_add_ps(_mm256_mul_ps(sl, g), st), f));
+            else
+                v = _mm256_add_ps(_mm256_add_ps(g, _mm256_mul_ps(sl, g)), _mm256_mul_ps(st, f));
+        } else {
+            v = _mm256_add_ps(g, _mm256_add_ps(_mm256_mul_ps(sl, g), st));
+        }
+        v = _mm256_min_ps(_mm256_max_ps(v, G->lo[h]), G->hi[h]);
+        G->g[h] = _mm256_blendv_ps(g, v, act);
+    }
+}
+
+static inline __attribute__((always_inline)) void grp_store(const grp *G, const float *cb,
+                                                            float *w, float *wa, const int pers,
+                                                            const float *wz, __m256 vsw)
+{
+    const __m256i zero = _mm256_setzero_si256();
+    for (int h = 0; h < 2; h++) {
+        const int c = G->c0 + 8 * h;
+        const float *bp = cb + ((size_t)c << 3);
+        const __m256 touched = _mm256_castsi256_ps(_mm256_cmpgt_epi32(G->cv[h], zero));
+        const __m256 wn = _mm256_sub_ps(G->g[h], _mm256_load_ps(bp + AN_REF * 8));
         _mm256_storeu_ps(w + c, _mm256_blendv_ps(_mm256_loadu_ps(w + c), wn, touched));
         if (pers) {
             const int m = _mm256_movemask_ps(touched);
-            const __m256 z = expand_load(wnoise + *wpos, m);
-            *wpos += (size_t)__builtin_popcount((unsigned)m);
+            const __m256 z = expand_load(wz, m);
+            wz += __builtin_popcount((unsigned)m);
             const __m256 nv = _mm256_add_ps(wn, _mm256_mul_ps(vsw, z));
             _mm256_storeu_ps(wa + c, _mm256_blendv_ps(_mm256_loadu_ps(wa + c), nv, touched));
         }
     }
+}
+
+static inline __attribute__((always_inline)) void prefetch_group(const float *cb, const float *w,
+                                                                 const float *wa, int pers, int c)
+{
+    const char *bp = (const char *)(cb + ((size_t)c << 3));
+    for (int k = 0; k < 8; k++)
+        _mm_prefetch(bp + 64 * k, _MM_HINT_T0);
+    _mm_prefetch((const char *)(w + c), _MM_HINT_T0);
+    if (pers)
+        _mm_prefetch((const char *)(wa + c), _MM_HINT_T0);
 }
 
 static inline __attribute__((always_inline)) void
@@ -441,20 +642,42 @@ groups_simd(const int noisy, const int mult, an_dev *dv, int i, const uint16_t *
     const float *cb = dv->cst + (((size_t)i * (size_t)dv->nchk) << 6);
     const __m256 vsig = _mm256_set1_ps(dv->p.dw_min_std), vsw = _mm256_set1_ps(dv->wn_sigma);
     size_t pos = 0, wpos = 0;
-    for (int q = 0; q < rb->nch; q++) {
-        const int c0 = rb->chunks[q];
-        if (q + 2 < rb->nch) {
+    int q = 0;
+    for (; q + 1 < rb->nch; q += 2) {
+        if (q + 3 < rb->nch) {
             /* sparse rows touch scattered groups: fetch ahead (no effect on results) */
-            const int cp = rb->chunks[q + 2];
-            const char *bp = (const char *)(cb + ((size_t)cp << 3));
-            for (int k = 0; k < 8; k++)
-                _mm_prefetch(bp + 64 * k, _MM_HINT_T0);
-            _mm_prefetch((const char *)(w + cp), _MM_HINT_T0);
-            if (pers)
-                _mm_prefetch((const char *)(wa + cp), _MM_HINT_T0);
+            prefetch_group(cb, w, wa, pers, rb->chunks[q + 2]);
+            prefetch_group(cb, w, wa, pers, rb->chunks[q + 3]);
         }
-        group_simd(noisy, mult, cb, w, wa, pers, cnt, dn, noise, &pos, wnoise, &wpos, c0, vsig,
-                   vsw);
+        grp A, B;
+        grp_load(&A, cb, w, cnt, dn, rb->chunks[q]);
+        grp_load(&B, cb, w, cnt, dn, rb->chunks[q + 1]);
+        A.nz = noise + pos;
+        B.nz = A.nz + A.tot;
+        const int both = A.maxn < B.maxn ? A.maxn : B.maxn;
+        int r = 0;
+        for (; r < both; r++) {
+            grp_pass(noisy, mult, &A, r, vsig);
+            grp_pass(noisy, mult, &B, r, vsig);
+        }
+        for (int ra = r; ra < A.maxn; ra++)
+            grp_pass(noisy, mult, &A, ra, vsig);
+        for (int rb2 = r; rb2 < B.maxn; rb2++)
+            grp_pass(noisy, mult, &B, rb2, vsig);
+        grp_store(&A, cb, w, wa, pers, wnoise + wpos, vsw);
+        grp_store(&B, cb, w, wa, pers, wnoise + wpos + (size_t)A.ntouch, vsw);
+        pos += (size_t)A.tot + (size_t)B.tot;
+        wpos += (size_t)A.ntouch + (size_t)B.ntouch;
+    }
+    if (q < rb->nch) {
+        grp A;
+        grp_load(&A, cb, w, cnt, dn, rb->chunks[q]);
+        A.nz = noise + pos;
+        for (int r = 0; r < A.maxn; r++)
+            grp_pass(noisy, mult, &A, r, vsig);
+        grp_store(&A, cb, w, wa, pers, wnoise + wpos, vsw);
+        pos += (size_t)A.tot;
+        wpos += (size_t)A.ntouch;
     }
     if (XG < X)
         group_scalar(dv, i, cnt, dn, noise, &pos, wnoise, &wpos, XG, X);
@@ -565,9 +788,10 @@ static void fp_update(an_dev *dv, const float *x, const float *d, float lr, int 
 }
 
 /* §1.5 dense counts of one side: MeanCount sign*clip(rint(BL quant(scale|v|)), 0, BL),
- * DeterministicImplicit sign*clip(quant_res(scale|v|), 0, 1). */
-static void dense_side(const float *v, int n, float scale, int BL, int mc, float res_mc,
-                       float res_di, float *out)
+ * DeterministicImplicit sign*clip(quant_res(scale|v|), 0, 1); the sign is flipped where flip[j]
+ * is set. */
+static void dense_side(const float *v, const int8_t *flip, int n, float scale, int BL, int mc,
+                       float res_mc, float res_di, float *out)
 {
     for (int j = 0; j < n; j++) {
         float a = fabsf(v[j]) * scale, c;
@@ -578,25 +802,303 @@ static void dense_side(const float *v, int n, float scale, int BL, int mc, float
             c = quant_p(a, res_di, 0, 0.0f);
             c = c < 0.0f ? 0.0f : (c > 1.0f ? 1.0f : c);
         }
-        out[j] = v[j] < 0.0f ? -c : c;
+        const int neg = (v[j] < 0.0f) ^ (flip ? flip[j] != 0 : 0);
+        out[j] = neg ? -c : c;
     }
 }
 
-void an_pulsed_update(an_dev *dv, const float *x, const float *d, float lr, float g,
-                      const atl_update_params *up, const an_pulse_rng *r, an_work *wk,
-                      int nthreads, uint64_t *n_up, uint64_t *n_down)
+/* Touched full groups of a row's count array into rb->chunks (four 64-bit words per group). */
+static void row_chunks(const uint16_t *cnt, int X, an_rowbuf *rb)
 {
-    if (!(lr > 0.0f))
-        return;
-    const int X = dv->x_size, D = dv->d_size;
-    if (up->pulse_type == ATL_PULSE_NONE || up->pulse_type == ATL_PULSE_NONE_WITH_DEVICE) {
-        fp_update(dv, x, d, lr, up->pulse_type == ATL_PULSE_NONE_WITH_DEVICE);
-        return;
+    const int ng = X / AN_GROUP;
+    int nch = 0;
+    for (int gi = 0; gi < ng; gi++) {
+        uint64_t c4[4];
+        memcpy(c4, cnt + gi * AN_GROUP, sizeof c4);
+        rb->chunks[nch] = gi * AN_GROUP;
+        nch += (c4[0] | c4[1] | c4[2] | c4[3]) != 0;
     }
-    const float x_m = absmax(x, X), d_m = absmax(d, D);
+    rb->nch = nch;
+}
+
+/* Stage 2 of a general row: its normals (pulse, then write noise: one fill from block i << 32),
+ * the kernel, the counters, and the count array cleared again. */
+static void row_apply_counts(an_dev *dv, int i, uint64_t seed, uint64_t s_noise, size_t ptot,
+                             size_t nnz, uint64_t dd, an_rowbuf *rb)
+{
+    const int X = dv->x_size, XG = X - X % AN_GROUP;
+    uint16_t *cnt = rb->cnt;
+    if (ptot > 0) {
+        const int pers = dv->wa != dv->w;
+        const size_t npulse = dv->p.dw_min_std > 0.0f ? ptot : 0;
+        an_gauss_fill(seed, s_noise, (uint64_t)i << 32, npulse + (pers ? nnz : 0), rb->noise,
+                      rb->words);
+        const float *wz = rb->noise + npulse;
+        if (dv->p.type != ATL_DEV_EXP_STEP && dv->p.type != ATL_DEV_POW_STEP)
+            an_row_linear_simd(dv, i, cnt, rb->dn, rb->noise, wz, rb);
+        else
+            row_nonlinear(dv, i, cnt, rb->dn, rb->noise, wz);
+        rb->up += ptot - dd;
+        rb->down += dd;
+    }
+    for (int k = 0; k < rb->nch; k++)
+        memset(cnt + rb->chunks[k], 0, AN_GROUP * sizeof(uint16_t));
+    for (int j = XG; j < X; j++)
+        cnt[j] = 0;
+}
+
+/* Stage 1 of a general row of vector v (stochastic compressed): the pulses
+ * n_j = popcount(mx_j & md_i) and directions of the active columns into the row's dense count
+ * array (all-zero elsewhere), then stage 2. */
+static void row_general(an_dev *dv, const an_vec *v, int i, uint64_t seed, an_rowbuf *rb)
+{
+    const int X = dv->x_size, nw = v->nw, nxa = v->nxa;
+    const int *restrict xa = v->xa;
+    const uint64_t *restrict mxc = v->mx;
+    const uint8_t *restrict xsc = v->xs;
+    uint16_t *restrict cnt = rb->cnt;
+    uint8_t *restrict dnf = rb->dn;
+    const uint64_t *md = v->md + (size_t)i * (size_t)nw;
+    const uint8_t sd = v->dsg[i];
+    size_t ptot = 0, nz = 0;
+    uint64_t down_tot = 0;
+    if (nw == 1) {
+        const uint64_t m0 = md[0];
+        for (int k = 0; k < nxa; k++) {
+            const unsigned n = (unsigned)__builtin_popcountll(mxc[k] & m0);
+            const unsigned down = xsc[k] == sd; /* same signs: down (§0.2) */
+            const int j = xa[k];
+            cnt[j] = (uint16_t)n;
+            dnf[j] = (uint8_t)down;
+            ptot += n;
+            nz += n != 0;
+            down_tot += n & (0u - down);
+        }
+    } else {
+        for (int k = 0; k < nxa; k++) {
+            const uint64_t *mx = mxc + (size_t)k * (size_t)nw;
+            unsigned n = 0;
+            for (int w = 0; w < nw; w++)
+                n += (unsigned)__builtin_popcountll(mx[w] & md[w]);
+            const unsigned down = xsc[k] == sd;
+            const int j = xa[k];
+            cnt[j] = (uint16_t)n;
+            dnf[j] = (uint8_t)down;
+            ptot += n;
+            nz += n != 0;
+            down_tot += n & (0u - down);
+        }
+    }
+    row_chunks(cnt, X, rb);
+    row_apply_counts(dv, i, seed, v->s_noise, ptot, nz, down_tot, rb);
+}
+
+/* Single-pulse row (BL = 1, linear family): the row takes exactly one pulse at every active
+ * column (n_ij = 1), down where the signs of x_j and d_i agree. The general definition then
+ * reads: normal k of the row (k < nxa) is the pulse normal of the k-th active column (group
+ * order with one pass is column order), normal nxa + k its write-noise normal (without c2c
+ * noise: normal k); the loop takes them from the table straight from the row's words. */
+static inline __attribute__((always_inline)) void
+row_single_elems(const int noisy, const int pers, const int mult, const an_dev *dv,
+                 const an_vec *vv, int i, const uint32_t *restrict wr)
+{
+    const float *T = an_gauss_table();
+    const int X = dv->x_size, nxa = vv->nxa, sd = vv->dsg[i];
+    const size_t base = (size_t)i * (size_t)X;
+    float *restrict w = dv->w + base;
+    float *restrict wa = dv->wa + base;
+    const float *restrict cb = dv->cst + (((size_t)i * (size_t)dv->nchk) << 6);
+    const int *restrict xa = vv->xa, *restrict coff = vv->coff, *restrict soff = vv->soff[sd];
+    const float sig = dv->p.dw_min_std, sw = dv->wn_sigma;
+    const size_t npulse = noisy ? (size_t)nxa : 0;
+    for (int k = 0; k < nxa; k++) {
+        const int j = xa[k], c = coff[k], o = soff[k];
+        const float ref = cb[c + AN_REF * 8];
+        const float st = cb[o], sl = cb[o + 16]; /* AN_SL* = AN_ST* + 2 */
+        float z = 0.0f;
+        if (noisy)
+            z = T[(wr[k >> 1] >> ((k & 1) << 4)) & 0xFFFFu];
+        const float gv =
+            clampf(pulse1(w[j] + ref, st, sl, sig, mult, z), cb[c + AN_LO * 8], cb[c + AN_HI * 8]);
+        const float v = gv - ref;
+        w[j] = v;
+        if (pers) {
+            const size_t kk = npulse + (size_t)k;
+            wa[j] = v + sw * T[(wr[kk >> 1] >> ((kk & 1) << 4)) & 0xFFFFu];
+        }
+    }
+}
+
+static void row_single(const an_dev *dv, const an_vec *vv, int i, const uint32_t *wr,
+                       an_rowbuf *rb)
+{
+    const int pers = dv->wa != dv->w;
+    const int mult = dv->p.mult_noise || dv->p.type == ATL_DEV_CONSTANT_STEP;
+    if (dv->p.dw_min_std > 0.0f) {
+        if (pers)
+            mult ? row_single_elems(1, 1, 1, dv, vv, i, wr) : row_single_elems(1, 1, 0, dv, vv, i, wr);
+        else
+            mult ? row_single_elems(1, 0, 1, dv, vv, i, wr) : row_single_elems(1, 0, 0, dv, vv, i, wr);
+    } else {
+        pers ? row_single_elems(0, 1, 0, dv, vv, i, wr) : row_single_elems(0, 0, 0, dv, vv, i, wr);
+    }
+    const int dd = vv->dsg[i] ? vv->nneg : vv->nxa - vv->nneg; /* down where signs agree */
+    rb->down += (uint64_t)dd;
+    rb->up += (uint64_t)(vv->nxa - dd);
+}
+
+static inline int vec_row_active(const an_vec *v, int i)
+{
+    if (v->BL <= 0)
+        return 0;
+    if (v->nw == 1)
+        return v->md[i] != 0;
+    uint64_t a = 0;
+    for (int w = 0; w < v->nw; w++)
+        a |= v->md[(size_t)i * (size_t)v->nw + (size_t)w];
+    return a != 0;
+}
+
+/* Normals (pulse + write noise) a single-pulse row of vector v needs, 0 if it takes the general
+ * path. */
+static inline size_t single_normals(const an_dev *dv, const an_vec *v, int linear)
+{
+    if (v->BL != 1 || !linear)
+        return 0;
+    return (dv->p.dw_min_std > 0.0f ? (size_t)v->nxa : 0) +
+           (dv->wa != dv->w ? (size_t)v->nxa : 0);
+}
+
+/* Rows rows[r0 .. r1) (NULL: rows r0 .. r1) of the batch: in sub-chunks whose single-pulse rows
+ * draw their words in one call, then row by row the vectors in order (and the snapshots). */
+static void batch_rows(an_dev *dv, const an_work *wk, int nvec, uint64_t seed, const int *rows,
+                       int r0, int r1, an_rowbuf *rb)
+{
+    const int X = dv->x_size;
+    const int linear = dv->p.type != ATL_DEV_EXP_STEP && dv->p.type != ATL_DEV_POW_STEP;
+    size_t nbr[AN_MAX_VEC];
+    int any_single = 0;
+    for (int v = 0; v < nvec; v++) {
+        nbr[v] = (single_normals(dv, &wk->vec[v], linear) + 7) / 8;
+        any_single |= nbr[v] > 0;
+    }
+    int k = r0;
+    while (k < r1) {
+        /* sub-chunk [k, e): its single-pulse words in one generator call */
+        int e = k;
+        size_t nb = 0;
+        while (e < r1 && e - k < AN_CHUNK_ROWS) {
+            const int i = rows ? rows[e] : e;
+            size_t need = 0;
+            if (any_single)
+                for (int v = 0; v < nvec; v++)
+                    if (nbr[v] && vec_row_active(&wk->vec[v], i))
+                        need += nbr[v];
+            if (e > k && nb + need > rb->bcap)
+                break;
+            if (need) {
+                for (int v = 0; v < nvec; v++) {
+                    if (!nbr[v] || !vec_row_active(&wk->vec[v], i))
+                        continue;
+                    rb->boff[(size_t)(e - k) * (size_t)nvec + (size_t)v] = (uint32_t)(4 * nb);
+                    for (size_t b = 0; b < nbr[v]; b++) {
+                        rb->bblk[nb] = ((uint64_t)i << 32) + b;
+                        rb->bstr[nb] = wk->vec[v].s_noise;
+                        nb++;
+                    }
+                }
+            }
+            e++;
+        }
+        if (nb)
+            atl_rng_u32_blocks_streams_at(seed, rb->bstr, rb->bblk, nb, rb->bwords);
+        for (int q = k; q < e; q++) {
+            const int i = rows ? rows[q] : q;
+            for (int v = 0; v < nvec; v++) {
+                const an_vec *vv = &wk->vec[v];
+                if (vec_row_active(vv, i)) {
+                    if (vv->BL == 1 && linear)
+                        row_single(dv, vv, i,
+                                   rb->bwords + rb->boff[(size_t)(q - k) * (size_t)nvec + (size_t)v],
+                                   rb);
+                    else
+                        row_general(dv, vv, i, seed, rb);
+                }
+                if (vv->snap_col >= 0)
+                    vv->snap[i] = dv->wa[(size_t)i * (size_t)X + (size_t)vv->snap_col];
+            }
+        }
+        k = e;
+    }
+}
+
+int an_vec_prepare(an_work *wk, int slot, const an_dev *dv, const float *x, const float *d,
+                   const int8_t *flip_x, const int8_t *flip_d, float x_m, float d_m, float lr,
+                   float g, const atl_update_params *up, const an_pulse_rng *r)
+{
+    an_vec *v = &wk->vec[slot];
+    v->BL = 0;
+    v->nda = 0;
+    v->snap_col = -1;
+    if (!(lr > 0.0f))
+        return 0;
+    const int X = dv->x_size, D = dv->d_size;
+    if (!(x_m >= 0.0f))
+        x_m = an_absmax(x, X);
+    if (!(d_m >= 0.0f))
+        d_m = an_absmax(d, D);
     float A, B;
     const int BL = an_update_bl(up, lr, g, x_m, d_m, &A, &B);
     if (BL <= 0)
+        return 0;
+    if (BL > wk->bl_cap)
+        return -1;
+    const int nw = (BL + 63) / 64;
+    v->nxa = make_bits(x, flip_x, X, B, BL, nw, up, r->seed, r->s_bx,
+                       atl_rng_derive_stream(r->s_sto, 0), wk, v->xa, v->xs, v->mx);
+    if (v->nxa == 0)
+        return 0;
+    const int nda = make_bits(d, flip_d, D, A, BL, nw, up, r->seed, r->s_bd,
+                              atl_rng_derive_stream(r->s_sto, 1), wk, wk->da, wk->ds, wk->md);
+    if (nda == 0)
+        return 0;
+    memset(v->md, 0, (size_t)D * (size_t)nw * sizeof(uint64_t));
+    for (int q = 0; q < nda; q++) {
+        const int i = wk->da[q];
+        memcpy(v->md + (size_t)i * (size_t)nw, wk->md + (size_t)q * (size_t)nw,
+               (size_t)nw * sizeof(uint64_t));
+        v->dsg[i] = wk->ds[q];
+        v->da[q] = i;
+    }
+    v->nda = nda;
+    v->nw = nw;
+    v->BL = BL;
+    v->s_noise = r->s_noise;
+    if (BL == 1) {
+        int nneg = 0;
+        for (int k = 0; k < v->nxa; k++) {
+            /* constant offsets of the active columns in a row's blocks; step field by sign */
+            const int j = v->xa[k], neg = v->xs[k];
+            const int c = ((j >> 3) << 6) + (j & 7);
+            v->coff[k] = c;
+            v->soff[1][k] = c + 8 * (neg ? AN_STD : AN_STU); /* d negative: down where x is */
+            v->soff[0][k] = c + 8 * (neg ? AN_STU : AN_STD); /* d positive: down where x is not */
+            nneg += neg;
+        }
+        v->nneg = nneg;
+    }
+    return 1;
+}
+
+void an_batch_apply(an_dev *dv, an_work *wk, int nvec, uint64_t seed, int nthreads,
+                    uint64_t *n_up, uint64_t *n_down)
+{
+    int any = 0, snaps = 0;
+    for (int v = 0; v < nvec; v++) {
+        any |= wk->vec[v].BL > 0;
+        snaps |= wk->vec[v].snap_col >= 0;
+    }
+    if (!any && !snaps)
         return;
 #ifdef _OPENMP
     int nt = nthreads > 0 ? nthreads : omp_get_max_threads();
@@ -606,162 +1108,31 @@ void an_pulsed_update(an_dev *dv, const float *x, const float *d, float lr, floa
 #endif
     if (nt < 1)
         nt = 1;
-    if (work_ensure(wk, X, D, BL, nt) != 0)
+    if (work_ensure(wk, dv->x_size, dv->d_size, wk->bl_cap, wk->vec_cap, nt) != 0)
         return; /* out of memory: no update (cannot happen after a successful tile creation) */
-    const int nw = (BL + 63) / 64;
-    const int dense = up->pulse_type == ATL_PULSE_MEAN_COUNT ||
-                      up->pulse_type == ATL_PULSE_DETERMINISTIC_IMPLICIT;
-    const int mc = up->pulse_type == ATL_PULSE_MEAN_COUNT;
-    int nda = 0;
-    if (!dense) {
-        if (make_bits(x, X, B, BL, nw, up, r->seed, r->s_bx, atl_rng_derive_stream(r->s_sto, 0),
-                      wk->sto, wk->bits, wk->xs, wk->mx) == 0)
-            return;
-        int nx = 0;
-        for (int j = 0; j < X; j++) {
-            const uint64_t *m = wk->mx + (size_t)j * (size_t)nw;
-            int nz = 0;
-            for (int w = 0; w < nw; w++)
-                nz |= m[w] != 0;
-            if (!nz)
-                continue;
-            for (int w = 0; w < nw; w++)
-                wk->mxc[(size_t)nx * (size_t)nw + (size_t)w] = m[w];
-            wk->xsc[nx] = wk->xs[j];
-            wk->xa[nx++] = j;
-        }
-        wk->nxa = nx;
-        /* d side: full masks into a scratch area, then compacted to the active rows */
-        uint64_t *md = wk->md;
-        make_bits(d, D, A, BL, nw, up, r->seed, r->s_bd, atl_rng_derive_stream(r->s_sto, 1),
-                  wk->sto, wk->bits, wk->ds, md);
-        for (int i = 0; i < D; i++) {
-            const uint64_t *m = md + (size_t)i * (size_t)nw;
-            int nz = 0;
-            for (int w = 0; w < nw; w++)
-                nz |= m[w] != 0;
-            if (!nz)
-                continue;
-            /* compaction in place: nda <= i */
-            uint64_t *dst = md + (size_t)nda * (size_t)nw;
-            for (int w = 0; w < nw; w++)
-                dst[w] = m[w];
-            wk->ds[nda] = wk->ds[i];
-            wk->da[nda++] = i;
-        }
-    } else {
-        dense_side(x, X, B, BL, mc, up->res, up->x_res_implicit, wk->cx);
-        dense_side(d, D, A, BL, mc, up->res, up->d_res_implicit, wk->cd);
-        int nx = 0;
-        for (int j = 0; j < X; j++)
-            if (wk->cx[j] != 0.0f) {
-                wk->cxc[nx] = wk->cx[j];
-                wk->xa[nx++] = j;
-            }
-        wk->nxa = nx;
-        for (int i = 0; i < D; i++)
-            if (wk->cd[i] != 0.0f)
-                wk->da[nda++] = i;
+    /* rows: the active ones of a lone vector, else all (the snapshots need every row) */
+    const int *rows = NULL;
+    int nrows = dv->d_size;
+    if (nvec == 1 && !snaps) {
+        rows = wk->vec[0].da;
+        nrows = wk->vec[0].nda;
     }
-    if (nda == 0)
-        return;
+    size_t work = 0;
+    for (int v = 0; v < nvec; v++)
+        work += (size_t)wk->vec[v].nda * (size_t)wk->vec[v].nxa * (size_t)wk->vec[v].BL;
     for (int k = 0; k < nt; k++)
         wk->rb[k].up = wk->rb[k].down = 0;
-    const int linear = dv->p.type != ATL_DEV_EXP_STEP && dv->p.type != ATL_DEV_POW_STEP;
-    const float sig = dv->p.dw_min_std;
-    const int pers = dv->wa != dv->w;
-
+    const int ntask = (nrows + AN_CHUNK_ROWS - 1) / AN_CHUNK_ROWS;
+    if (nt > 1 && work > 16384 && ntask > 1) {
 #ifdef _OPENMP
-#pragma omp parallel num_threads(nt) if (nt > 1 && (size_t)nda * (size_t)X > 4096)
-#endif
-    {
-#ifdef _OPENMP
-        an_rowbuf *rb = &wk->rb[omp_get_thread_num()];
-#else
-        an_rowbuf *rb = &wk->rb[0];
-#endif
-#ifdef _OPENMP
-#pragma omp for schedule(dynamic, 8)
-#endif
-        for (int q = 0; q < nda; q++) {
-            const int i = wk->da[q];
-            uint16_t *cnt = rb->cnt;
-            uint8_t *dnf = rb->dn;
-            size_t ptot = 0, nnz = 0;
-            uint64_t u = 0, dd = 0;
-            /* stage 1: pulses and directions of the active columns of row i (cnt is all-zero
-             * outside the touched columns; it is cleared again after the row) */
-            const int XG = X - X % AN_GROUP, nxa = wk->nxa;
-            const int *xa = wk->xa;
-            int nch = 0;
-            uint8_t *gf = rb->gflag; /* groups with a pulse (all zero between rows) */
-            if (!dense) {
-                const uint64_t *md = wk->md + (size_t)q * (size_t)nw;
-                const uint8_t sd = wk->ds[q];
-                const uint64_t m0 = md[0];
-                for (int k = 0; k < nxa; k++) {
-                    unsigned n;
-                    if (nw == 1) {
-                        n = (unsigned)__builtin_popcountll(wk->mxc[k] & m0);
-                    } else {
-                        const uint64_t *mx = wk->mxc + (size_t)k * (size_t)nw;
-                        n = 0;
-                        for (int w = 0; w < nw; w++)
-                            n += (unsigned)__builtin_popcountll(mx[w] & md[w]);
-                    }
-                    const int j = xa[k];
-                    const unsigned down = wk->xsc[k] == sd; /* same signs: down (§0.2) */
-                    cnt[j] = (uint16_t)n;
-                    dnf[j] = (uint8_t)down;
-                    ptot += n;
-                    nnz += n != 0;
-                    dd += n & (0u - down);
-                    gf[j / AN_GROUP] |= (uint8_t)(n != 0);
-                }
-            } else {
-                const float cdv = wk->cd[i];
-                for (int k = 0; k < nxa; k++) {
-                    const float c = mc ? rintf(cdv / (float)BL * wk->cxc[k])
-                                       : rintf((float)BL * cdv * wk->cxc[k]);
-                    unsigned n = (unsigned)fabsf(c);
-                    n = n > ATL_MAX_BL ? ATL_MAX_BL : n;
-                    const int j = xa[k];
-                    cnt[j] = (uint16_t)n;
-                    dnf[j] = (uint8_t)(c > 0.0f);
-                    ptot += n;
-                    nnz += n != 0;
-                    dd += c > 0.0f ? n : 0;
-                    gf[j / AN_GROUP] |= (uint8_t)(n != 0);
-                }
-            }
-            const int ng = XG / AN_GROUP;
-            for (int gi = 0; gi < ng; gi++)
-                if (gf[gi]) {
-                    rb->chunks[nch++] = gi * AN_GROUP;
-                    gf[gi] = 0;
-                }
-            gf[ng] = 0;
-            rb->nch = nch;
-            if (ptot == 0)
-                continue;
-            u = ptot - dd;
-            /* stage 2: the row's normals, then the kernel */
-            /* one fill per row: the pulse normals, then the write-noise normals */
-            const size_t npulse = sig > 0.0f ? ptot : 0;
-            an_gauss_fill(r->seed, r->s_noise, (uint64_t)i << 32, npulse + (pers ? nnz : 0),
-                          rb->noise, rb->words);
-            const float *wz = rb->noise + npulse;
-            if (linear)
-                an_row_linear_simd(dv, i, cnt, dnf, rb->noise, wz, rb);
-            else
-                row_nonlinear(dv, i, cnt, dnf, rb->noise, wz);
-            rb->up += u;
-            rb->down += dd;
-            for (int k = 0; k < nch; k++)
-                memset(cnt + rb->chunks[k], 0, AN_GROUP * sizeof(uint16_t));
-            for (int j = XG; j < X; j++)
-                cnt[j] = 0;
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
+        for (int b = 0; b < ntask; b++) {
+            const int r0 = b * AN_CHUNK_ROWS, r1 = r0 + AN_CHUNK_ROWS < nrows ? r0 + AN_CHUNK_ROWS : nrows;
+            batch_rows(dv, wk, nvec, seed, rows, r0, r1, &wk->rb[omp_get_thread_num()]);
         }
+#endif
+    } else {
+        batch_rows(dv, wk, nvec, seed, rows, 0, nrows, &wk->rb[0]);
     }
     uint64_t su = 0, sdn = 0;
     for (int k = 0; k < nt; k++) {
@@ -770,4 +1141,96 @@ void an_pulsed_update(an_dev *dv, const float *x, const float *d, float lr, floa
     }
     *n_up += su;
     *n_down += sdn;
+}
+
+/* MeanCount / DeterministicImplicit (§1.5): counts from the dense sides, rows one by one. */
+static void dense_types_update(an_dev *dv, const float *x, const float *d, const int8_t *flip_x,
+                               const int8_t *flip_d, float lr, float g,
+                               const atl_update_params *up, const an_pulse_rng *r, an_work *wk,
+                               uint64_t *n_up, uint64_t *n_down)
+{
+    const int X = dv->x_size, D = dv->d_size;
+    const float x_m = an_absmax(x, X), d_m = an_absmax(d, D);
+    float A, B;
+    const int BL = an_update_bl(up, lr, g, x_m, d_m, &A, &B);
+    if (BL <= 0 || work_ensure(wk, X, D, BL, 1, 1) != 0)
+        return;
+    const int mc = up->pulse_type == ATL_PULSE_MEAN_COUNT;
+    dense_side(x, flip_x, X, B, BL, mc, up->res, up->x_res_implicit, wk->cx);
+    dense_side(d, flip_d, D, A, BL, mc, up->res, up->d_res_implicit, wk->cd);
+    int nx = 0;
+    for (int j = 0; j < X; j++)
+        if (wk->cx[j] != 0.0f) {
+            wk->cxc[nx] = wk->cx[j];
+            wk->xa[nx++] = j;
+        }
+    an_rowbuf *rb = &wk->rb[0];
+    rb->up = rb->down = 0;
+    for (int i = 0; i < D; i++) {
+        const float cdv = wk->cd[i];
+        if (cdv == 0.0f)
+            continue;
+        size_t ptot = 0, nnz = 0;
+        uint64_t dd = 0;
+        for (int k = 0; k < nx; k++) {
+            const float c = mc ? rintf(cdv / (float)BL * wk->cxc[k])
+                               : rintf((float)BL * cdv * wk->cxc[k]);
+            unsigned n = (unsigned)fabsf(c);
+            n = n > ATL_MAX_BL ? ATL_MAX_BL : n;
+            const int j = wk->xa[k];
+            rb->cnt[j] = (uint16_t)n;
+            rb->dn[j] = (uint8_t)(c > 0.0f);
+            ptot += n;
+            nnz += n != 0;
+            dd += c > 0.0f ? n : 0;
+        }
+        row_chunks(rb->cnt, X, rb);
+        row_apply_counts(dv, i, r->seed, r->s_noise, ptot, nnz, dd, rb);
+    }
+    *n_up += rb->up;
+    *n_down += rb->down;
+}
+
+void an_pulsed_update_flip(an_dev *dv, const float *x, const float *d, const int8_t *flip_x,
+                           const int8_t *flip_d, float lr, float g, const atl_update_params *up,
+                           const an_pulse_rng *r, an_work *wk, int nthreads, uint64_t *n_up,
+                           uint64_t *n_down)
+{
+    if (!(lr > 0.0f))
+        return;
+    if (up->pulse_type == ATL_PULSE_NONE || up->pulse_type == ATL_PULSE_NONE_WITH_DEVICE) {
+        /* the signed copies are only needed here (rare): x and d with the flips applied */
+        const int X = dv->x_size, D = dv->d_size;
+        float *xc = wk->cx, *dc = wk->cd;
+        for (int j = 0; j < X; j++)
+            xc[j] = flip_x && flip_x[j] ? -x[j] : x[j];
+        for (int i = 0; i < D; i++)
+            dc[i] = flip_d && flip_d[i] ? -d[i] : d[i];
+        fp_update(dv, xc, dc, lr, up->pulse_type == ATL_PULSE_NONE_WITH_DEVICE);
+        return;
+    }
+    if (up->pulse_type == ATL_PULSE_MEAN_COUNT ||
+        up->pulse_type == ATL_PULSE_DETERMINISTIC_IMPLICIT) {
+        dense_types_update(dv, x, d, flip_x, flip_d, lr, g, up, r, wk, n_up, n_down);
+        return;
+    }
+    int ok = an_vec_prepare(wk, 0, dv, x, d, flip_x, flip_d, -1.0f, -1.0f, lr, g, up, r);
+    if (ok < 0) {
+        /* BL beyond the buffers (fixed_bl off, UBLM off: BL = ceil(lr/g)): grow, retry */
+        float A, B;
+        const int BL = an_update_bl(up, lr, g, an_absmax(x, dv->x_size), an_absmax(d, dv->d_size),
+                                    &A, &B);
+        if (work_ensure(wk, dv->x_size, dv->d_size, BL, 1, 1) != 0)
+            return;
+        ok = an_vec_prepare(wk, 0, dv, x, d, flip_x, flip_d, -1.0f, -1.0f, lr, g, up, r);
+    }
+    if (ok > 0)
+        an_batch_apply(dv, wk, 1, r->seed, nthreads, n_up, n_down);
+}
+
+void an_pulsed_update(an_dev *dv, const float *x, const float *d, float lr, float g,
+                      const atl_update_params *up, const an_pulse_rng *r, an_work *wk,
+                      int nthreads, uint64_t *n_up, uint64_t *n_down)
+{
+    an_pulsed_update_flip(dv, x, d, NULL, NULL, lr, g, up, r, wk, nthreads, n_up, n_down);
 }

@@ -530,13 +530,24 @@ void atl_tile_backward(atl_tile *t, const float *d, int m, float *z)
 }
 
 /* ------------------------------------------------------------------------------- update */
+/* The d a vector update uses: §7.2, with mapping scales the tile update gets d/(alpha * mlr)
+ * (lr_eff = lr * mlr); into tmp_ds, valid until the next call. */
+static const float *scaled_d(atl_tile *t, const float *dk)
+{
+    if (!t->scales)
+        return dk;
+    const float mlr = t->upd_mlr;
+    for (int i = 0; i < t->d_size; i++)
+        t->tmp_ds[i] = dk[i] / (row_scale(t, i) * mlr);
+    return t->tmp_ds;
+}
+
 int atl_tile_update(atl_tile *t, const float *x, const float *d, int m, float lr)
 {
     if (!(lr >= 0) || isinf(lr) || m < 0)
         return -1;
     if (lr == 0 || m == 0)
         return 0; /* the reference returns before anything when lr == 0 (§1.7) */
-    const int D = t->d_size, X = t->x_size;
     float lr_eff = lr;
     if (t->scales && t->cfg.weight_scaling_lr_compensation) {
         double s = 0;
@@ -546,19 +557,8 @@ int atl_tile_update(atl_tile *t, const float *x, const float *d, int m, float lr
         if (mean > 0)
             lr_eff = lr / mean; /* mlr = 1/mean(alpha) */
     }
-    for (int k = 0; k < m; k++) {
-        const float *xk = x + (size_t)k * (size_t)X;
-        const float *dk = d + (size_t)k * (size_t)D;
-        if (t->scales) {
-            /* §7.2: the tile update gets d/(alpha * mlr); lr_eff = lr * mlr */
-            float mlr = lr_eff / lr;
-            for (int i = 0; i < D; i++)
-                t->tmp_ds[i] = dk[i] / (row_scale(t, i) * mlr);
-            dk = t->tmp_ds;
-        }
-        an_algo_update_vector(t, xk, dk, lr_eff, m);
-    }
-    return 0;
+    t->upd_mlr = lr_eff / lr;
+    return an_algo_update(t, x, d, m, lr_eff, scaled_d);
 }
 
 void atl_tile_post_batch(atl_tile *t)

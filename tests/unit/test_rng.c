@@ -280,6 +280,14 @@ static void test_fill_tails_and_block_lists(void **state)
         for (size_t k = 0; k < 4 * n; k++)
             assert_int_equal(out[k], atl_rng_u32_at(seed, stream, 4 * blocks[k / 4] + k % 4));
         assert_int_equal(out[4 * n], 0xDEADBEEFu); /* nothing written past the end */
+        /* a stream per block */
+        uint64_t streams[37];
+        for (size_t k = 0; k < n; k++)
+            streams[k] = stream + 1000003u * (uint64_t)(k % 5) + ((uint64_t)k << 40);
+        atl_rng_u32_blocks_streams_at(seed, streams, blocks, n, out);
+        for (size_t k = 0; k < 4 * n; k++)
+            assert_int_equal(out[k], atl_rng_u32_at(seed, streams[k / 4], 4 * blocks[k / 4] + k % 4));
+        assert_int_equal(out[4 * n], 0xDEADBEEFu);
     }
 }
 

@@ -52,6 +52,9 @@ void atl_rng_normal_fill_at(uint64_t seed, uint64_t stream, uint64_t block, size
  * (one row's noise here, another row's there) into the vectorised generator. */
 void atl_rng_u32_blocks_at(uint64_t seed, uint64_t stream, const uint64_t *blocks, size_t n,
                            uint32_t *out);
+/* The same with a stream per block: out[4k + j] = word j of block blocks[k] of streams[k]. */
+void atl_rng_u32_blocks_streams_at(uint64_t seed, const uint64_t *streams,
+                                   const uint64_t *blocks, size_t n, uint32_t *out);
 
 /* The normal deviate(s) of one word pair (a, b): returns z0 = sqrt(-2 ln u1) cos(2 pi u2) with
  * u1 = ((a >> 8) + 1) / 2^24 and u2 = (b >> 8) / 2^24, and stores z1 (the sine partner) in
