@@ -172,6 +172,12 @@ typedef struct an_rowbuf {
     uint64_t up, down; /* pulses applied (this thread, this call) */
 } an_rowbuf;
 
+/* An active column of a single-pulse (BL = 1) vector: its index, the offset of its constants in
+ * a row's blocks and of its step field for d positive / negative (the slope is 16 further). */
+typedef struct an_col1 {
+    int j, coff, soff[2];
+} an_col1;
+
 /* One prepared vector update (§1.3-1.4): what the rows need of it. */
 typedef struct an_vec {
     int BL, nw;        /* BL 0: no update */
@@ -179,8 +185,7 @@ typedef struct an_vec {
     int *xa;           /* active columns (ascending) */
     uint64_t *mx;      /* their masks (nxa * nw) */
     uint8_t *xs;       /* 1 = negative */
-    int *coff;         /* BL = 1: offsets of the active columns in a row's constant blocks */
-    int *soff[2];      /* BL = 1: offset of their step field for d positive / negative */
+    struct an_col1 *col1; /* BL = 1: per active column its constant offsets (an_col1) */
     uint64_t *md;      /* d masks per row (D * nw, zero: inactive row) */
     uint8_t *dsg;      /* d sign per row (1 = negative, with flips) */
     int *da, nda;      /* active rows (ascending) */
@@ -201,7 +206,7 @@ typedef struct an_work {
     float *pv;         /* bit-line probabilities of one side */
     int *cand, *woff;  /* indices with p > 0 and their first bit-line word */
     uint64_t *blk;     /* bit-line blocks of the random indices */
-    int8_t *flipx, *flipd;
+    uint64_t *rowmask; /* per row: bit v set iff prepared vector v is active there */
     an_vec *vec;       /* vec_cap prepared vector updates */
     int n_vec;
     an_rowbuf *rb;     /* one per thread */

@@ -94,9 +94,7 @@ static void vec_free(an_vec *v)
     an_free(v->xa);
     an_free(v->mx);
     an_free(v->xs);
-    an_free(v->coff);
-    an_free(v->soff[0]);
-    an_free(v->soff[1]);
+    an_free(v->col1);
     an_free(v->md);
     an_free(v->dsg);
     an_free(v->da);
@@ -110,15 +108,12 @@ static int vec_init(an_vec *v, int X, int D, int nw)
     v->xa = an_alloc(((size_t)X + 8) * sizeof(int));
     v->mx = an_alloc(((size_t)X + 8) * (size_t)nw * sizeof(uint64_t));
     v->xs = an_alloc((size_t)X + 16);
-    v->coff = an_alloc(((size_t)X + 8) * sizeof(int));
-    v->soff[0] = an_alloc(((size_t)X + 8) * sizeof(int));
-    v->soff[1] = an_alloc(((size_t)X + 8) * sizeof(int));
+    v->col1 = an_alloc(((size_t)X + 8) * sizeof(an_col1));
     v->md = an_alloc(((size_t)D + 8) * (size_t)nw * sizeof(uint64_t));
     v->dsg = an_alloc((size_t)D + 16);
     v->da = an_alloc(((size_t)D + 8) * sizeof(int));
     v->snap = an_alloc(((size_t)D + 8) * sizeof(float));
-    if (!v->xa || !v->mx || !v->xs || !v->coff || !v->soff[0] || !v->soff[1] || !v->md ||
-        !v->dsg || !v->da || !v->snap) {
+    if (!v->xa || !v->mx || !v->xs || !v->col1 || !v->md || !v->dsg || !v->da || !v->snap) {
         vec_free(v);
         return -1;
     }
@@ -145,8 +140,7 @@ void an_work_free(an_work *w)
     an_free(w->cand);
     an_free(w->woff);
     an_free(w->blk);
-    an_free(w->flipx);
-    an_free(w->flipd);
+    an_free(w->rowmask);
     for (int k = 0; k < w->n_vec; k++)
         vec_free(&w->vec[k]);
     an_free(w->vec);
@@ -192,11 +186,10 @@ static int work_ensure(an_work *w, int x_cap, int d_cap, int bl_cap, int vec_cap
         w->pv = an_alloc((mx + 8) * sizeof(float));
         w->cand = an_alloc((mx + 8) * sizeof(int));
         w->woff = an_alloc((mx + 8) * sizeof(int));
-        w->flipx = an_alloc((size_t)X + 16);
-        w->flipd = an_alloc((size_t)D + 16);
+        w->rowmask = an_alloc(((size_t)D + 8) * sizeof(uint64_t));
         if (!w->mx || !w->md || !w->da || !w->xa || !w->xs || !w->ds || !w->cx || !w->cd ||
             !w->cxc || !w->bits || !w->blk || !w->sto || !w->pv || !w->cand || !w->woff ||
-            !w->flipx || !w->flipd)
+            !w->rowmask)
             return -1;
         w->vec = an_alloc((size_t)V * sizeof(an_vec));
         if (!w->vec)
@@ -449,6 +442,19 @@ static inline float clampf(float v, float lo, float hi)
 static inline float pulse1(float g, float st, float sl, float sig, int mult, float z)
 {
     if (sig > 0.0f) {
+        if (mult)
+            return g + (sl * g + st) * (1.0f + sig * z);
+        return g + sl * g + st * (1.0f + sig * z);
+    }
+    return g + (sl * g + st);
+}
+
+/* pulse1 with the noise switch known at compile time (sig > 0 iff noisy). */
+static inline __attribute__((always_inline)) float pulse1c(const int noisy, const int mult,
+                                                           float g, float st, float sl, float sig,
+                                                           float z)
+{
+    if (noisy) {
         if (mult)
             return g + (sl * g + st) * (1.0f + sig * z);
         return g + sl * g + st * (1.0f + sig * z);
@@ -898,6 +904,18 @@ static void row_general(an_dev *dv, const an_vec *v, int i, uint64_t seed, an_ro
  * reads: normal k of the row (k < nxa) is the pulse normal of the k-th active column (group
  * order with one pass is column order), normal nxa + k its write-noise normal (without c2c
  * noise: normal k); the loop takes them from the table straight from the row's words. */
+/* Normal k of a row's words: 16-bit half k % 2 of word k / 2 (gauss.c). */
+static inline uint32_t half16(const uint32_t *w, size_t k)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    uint16_t h; /* half 0 is the low half: byte offset 2k */
+    memcpy(&h, (const unsigned char *)w + 2 * k, sizeof h);
+    return h;
+#else
+    return (w[k >> 1] >> ((k & 1) << 4)) & 0xFFFFu;
+#endif
+}
+
 static inline __attribute__((always_inline)) void
 row_single_elems(const int noisy, const int pers, const int mult, const an_dev *dv,
                  const an_vec *vv, int i, const uint32_t *restrict wr)
@@ -908,24 +926,20 @@ row_single_elems(const int noisy, const int pers, const int mult, const an_dev *
     float *restrict w = dv->w + base;
     float *restrict wa = dv->wa + base;
     const float *restrict cb = dv->cst + (((size_t)i * (size_t)dv->nchk) << 6);
-    const int *restrict xa = vv->xa, *restrict coff = vv->coff, *restrict soff = vv->soff[sd];
+    const an_col1 *restrict col = vv->col1;
     const float sig = dv->p.dw_min_std, sw = dv->wn_sigma;
     const size_t npulse = noisy ? (size_t)nxa : 0;
     for (int k = 0; k < nxa; k++) {
-        const int j = xa[k], c = coff[k], o = soff[k];
+        const int j = col[k].j, c = col[k].coff, o = col[k].soff[sd];
         const float ref = cb[c + AN_REF * 8];
         const float st = cb[o], sl = cb[o + 16]; /* AN_SL* = AN_ST* + 2 */
-        float z = 0.0f;
-        if (noisy)
-            z = T[(wr[k >> 1] >> ((k & 1) << 4)) & 0xFFFFu];
-        const float gv =
-            clampf(pulse1(w[j] + ref, st, sl, sig, mult, z), cb[c + AN_LO * 8], cb[c + AN_HI * 8]);
+        const float z = noisy ? T[half16(wr, (size_t)k)] : 0.0f;
+        const float gv = clampf(pulse1c(noisy, mult, w[j] + ref, st, sl, sig, z),
+                                cb[c + AN_LO * 8], cb[c + AN_HI * 8]);
         const float v = gv - ref;
         w[j] = v;
-        if (pers) {
-            const size_t kk = npulse + (size_t)k;
-            wa[j] = v + sw * T[(wr[kk >> 1] >> ((kk & 1) << 4)) & 0xFFFFu];
-        }
+        if (pers)
+            wa[j] = v + sw * T[half16(wr, npulse + (size_t)k)];
     }
 }
 
@@ -970,18 +984,14 @@ static inline size_t single_normals(const an_dev *dv, const an_vec *v, int linea
 }
 
 /* Rows rows[r0 .. r1) (NULL: rows r0 .. r1) of the batch: in sub-chunks whose single-pulse rows
- * draw their words in one call, then row by row the vectors in order (and the snapshots). */
+ * draw their words in one call, then row by row the vectors in order (and the snapshots).
+ * act(i): bit v set iff vector v is active in row i; snapm: the vectors with a snapshot;
+ * single: the single-pulse vectors, nbr[v] blocks per row. */
 static void batch_rows(an_dev *dv, const an_work *wk, int nvec, uint64_t seed, const int *rows,
-                       int r0, int r1, an_rowbuf *rb)
+                       int r0, int r1, const uint64_t *rowmask, uint64_t snapm, uint64_t single,
+                       const size_t *nbr, an_rowbuf *rb)
 {
     const int X = dv->x_size;
-    const int linear = dv->p.type != ATL_DEV_EXP_STEP && dv->p.type != ATL_DEV_POW_STEP;
-    size_t nbr[AN_MAX_VEC];
-    int any_single = 0;
-    for (int v = 0; v < nvec; v++) {
-        nbr[v] = (single_normals(dv, &wk->vec[v], linear) + 7) / 8;
-        any_single |= nbr[v] > 0;
-    }
     int k = r0;
     while (k < r1) {
         /* sub-chunk [k, e): its single-pulse words in one generator call */
@@ -989,23 +999,20 @@ static void batch_rows(an_dev *dv, const an_work *wk, int nvec, uint64_t seed, c
         size_t nb = 0;
         while (e < r1 && e - k < AN_CHUNK_ROWS) {
             const int i = rows ? rows[e] : e;
+            const uint64_t m = (rowmask ? rowmask[i] : 1u) & single;
             size_t need = 0;
-            if (any_single)
-                for (int v = 0; v < nvec; v++)
-                    if (nbr[v] && vec_row_active(&wk->vec[v], i))
-                        need += nbr[v];
+            for (uint64_t b = m; b; b &= b - 1)
+                need += nbr[__builtin_ctzll(b)];
             if (e > k && nb + need > rb->bcap)
                 break;
-            if (need) {
-                for (int v = 0; v < nvec; v++) {
-                    if (!nbr[v] || !vec_row_active(&wk->vec[v], i))
-                        continue;
-                    rb->boff[(size_t)(e - k) * (size_t)nvec + (size_t)v] = (uint32_t)(4 * nb);
-                    for (size_t b = 0; b < nbr[v]; b++) {
-                        rb->bblk[nb] = ((uint64_t)i << 32) + b;
-                        rb->bstr[nb] = wk->vec[v].s_noise;
-                        nb++;
-                    }
+            for (uint64_t b = m; b; b &= b - 1) {
+                const int v = __builtin_ctzll(b);
+                rb->boff[(size_t)(e - k) * (size_t)nvec + (size_t)v] = (uint32_t)(4 * nb);
+                const uint64_t s = wk->vec[v].s_noise, blk0 = (uint64_t)i << 32;
+                for (size_t q = 0; q < nbr[v]; q++) {
+                    rb->bblk[nb] = blk0 + q;
+                    rb->bstr[nb] = s;
+                    nb++;
                 }
             }
             e++;
@@ -1014,17 +1021,19 @@ static void batch_rows(an_dev *dv, const an_work *wk, int nvec, uint64_t seed, c
             atl_rng_u32_blocks_streams_at(seed, rb->bstr, rb->bblk, nb, rb->bwords);
         for (int q = k; q < e; q++) {
             const int i = rows ? rows[q] : q;
-            for (int v = 0; v < nvec; v++) {
+            const uint64_t m = rowmask ? rowmask[i] : 1u;
+            for (uint64_t b = m | snapm; b; b &= b - 1) {
+                const int v = __builtin_ctzll(b);
                 const an_vec *vv = &wk->vec[v];
-                if (vec_row_active(vv, i)) {
-                    if (vv->BL == 1 && linear)
+                if ((m >> v) & 1u) {
+                    if ((single >> v) & 1u)
                         row_single(dv, vv, i,
                                    rb->bwords + rb->boff[(size_t)(q - k) * (size_t)nvec + (size_t)v],
                                    rb);
                     else
                         row_general(dv, vv, i, seed, rb);
                 }
-                if (vv->snap_col >= 0)
+                if ((snapm >> v) & 1u)
                     vv->snap[i] = dv->wa[(size_t)i * (size_t)X + (size_t)vv->snap_col];
             }
         }
@@ -1080,9 +1089,11 @@ int an_vec_prepare(an_work *wk, int slot, const an_dev *dv, const float *x, cons
             /* constant offsets of the active columns in a row's blocks; step field by sign */
             const int j = v->xa[k], neg = v->xs[k];
             const int c = ((j >> 3) << 6) + (j & 7);
-            v->coff[k] = c;
-            v->soff[1][k] = c + 8 * (neg ? AN_STD : AN_STU); /* d negative: down where x is */
-            v->soff[0][k] = c + 8 * (neg ? AN_STU : AN_STD); /* d positive: down where x is not */
+            an_col1 *cl = &v->col1[k];
+            cl->j = j;
+            cl->coff = c;
+            cl->soff[1] = c + 8 * (neg ? AN_STD : AN_STU); /* d negative: down where x is */
+            cl->soff[0] = c + 8 * (neg ? AN_STU : AN_STD); /* d positive: down where x is not */
             nneg += neg;
         }
         v->nneg = nneg;
@@ -1093,12 +1104,10 @@ int an_vec_prepare(an_work *wk, int slot, const an_dev *dv, const float *x, cons
 void an_batch_apply(an_dev *dv, an_work *wk, int nvec, uint64_t seed, int nthreads,
                     uint64_t *n_up, uint64_t *n_down)
 {
-    int any = 0, snaps = 0;
-    for (int v = 0; v < nvec; v++) {
-        any |= wk->vec[v].BL > 0;
-        snaps |= wk->vec[v].snap_col >= 0;
-    }
-    if (!any && !snaps)
+    int any = 0;
+    for (int v = 0; v < nvec; v++)
+        any |= wk->vec[v].BL > 0 || wk->vec[v].snap_col >= 0;
+    if (!any)
         return;
 #ifdef _OPENMP
     int nt = nthreads > 0 ? nthreads : omp_get_max_threads();
@@ -1110,16 +1119,37 @@ void an_batch_apply(an_dev *dv, an_work *wk, int nvec, uint64_t seed, int nthrea
         nt = 1;
     if (work_ensure(wk, dv->x_size, dv->d_size, wk->bl_cap, wk->vec_cap, nt) != 0)
         return; /* out of memory: no update (cannot happen after a successful tile creation) */
-    /* rows: the active ones of a lone vector, else all (the snapshots need every row) */
+    const int linear = dv->p.type != ATL_DEV_EXP_STEP && dv->p.type != ATL_DEV_POW_STEP;
+    size_t nbr[AN_MAX_VEC];
+    uint64_t snapm = 0, single = 0;
+    size_t work = 0;
+    for (int v = 0; v < nvec; v++) {
+        const an_vec *vv = &wk->vec[v];
+        nbr[v] = (single_normals(dv, vv, linear) + 7) / 8;
+        if (vv->BL == 1 && linear)
+            single |= 1ull << v;
+        if (vv->snap_col >= 0)
+            snapm |= 1ull << v;
+        work += (size_t)vv->nda * (size_t)vv->nxa * (size_t)(vv->BL > 0 ? vv->BL : 0);
+    }
+    /* rows: the active ones of a lone vector, else all rows with a mask of their active
+     * vectors (the snapshots need every row) */
     const int *rows = NULL;
+    const uint64_t *rowmask = NULL;
     int nrows = dv->d_size;
-    if (nvec == 1 && !snaps) {
+    if (nvec == 1 && !snapm) {
         rows = wk->vec[0].da;
         nrows = wk->vec[0].nda;
+    } else {
+        memset(wk->rowmask, 0, (size_t)dv->d_size * sizeof(uint64_t));
+        for (int v = 0; v < nvec; v++) {
+            const an_vec *vv = &wk->vec[v];
+            if (vv->BL > 0)
+                for (int q = 0; q < vv->nda; q++)
+                    wk->rowmask[vv->da[q]] |= 1ull << v;
+        }
+        rowmask = wk->rowmask;
     }
-    size_t work = 0;
-    for (int v = 0; v < nvec; v++)
-        work += (size_t)wk->vec[v].nda * (size_t)wk->vec[v].nxa * (size_t)wk->vec[v].BL;
     for (int k = 0; k < nt; k++)
         wk->rb[k].up = wk->rb[k].down = 0;
     const int ntask = (nrows + AN_CHUNK_ROWS - 1) / AN_CHUNK_ROWS;
@@ -1128,11 +1158,12 @@ void an_batch_apply(an_dev *dv, an_work *wk, int nvec, uint64_t seed, int nthrea
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
         for (int b = 0; b < ntask; b++) {
             const int r0 = b * AN_CHUNK_ROWS, r1 = r0 + AN_CHUNK_ROWS < nrows ? r0 + AN_CHUNK_ROWS : nrows;
-            batch_rows(dv, wk, nvec, seed, rows, r0, r1, &wk->rb[omp_get_thread_num()]);
+            batch_rows(dv, wk, nvec, seed, rows, r0, r1, rowmask, snapm, single, nbr,
+                       &wk->rb[omp_get_thread_num()]);
         }
 #endif
     } else {
-        batch_rows(dv, wk, nvec, seed, rows, 0, nrows, &wk->rb[0]);
+        batch_rows(dv, wk, nvec, seed, rows, 0, nrows, rowmask, snapm, single, nbr, &wk->rb[0]);
     }
     uint64_t su = 0, sdn = 0;
     for (int k = 0; k < nt; k++) {
