@@ -417,7 +417,7 @@ static float chopped_lr_t(const atl_tile *t, float lr)
  * with the in-chopper sign ci and count_lr_last c_last of its time; snap: the slice's values at
  * that time if A has moved on since (batched updates), else NULL (A's current column). */
 static void chopped_transfer_data(atl_tile *t, int i, int8_t ci, float lr, float c_last,
-                                  uint64_t trc, const float *snap)
+                                  uint64_t trc, const float *snap, size_t stride)
 {
     const atl_algo_params *ap = &t->cfg.ap;
     const float lr_t = chopped_lr_t(t, lr);
@@ -432,7 +432,7 @@ static void chopped_transfer_data(atl_tile *t, int i, int8_t ci, float lr, float
         for (int j = 0; j < D; j++) {
             float *a = &t->A.wa[(size_t)j * (size_t)X + (size_t)i];
             col[j] = *a;
-            *a = snap[j];
+            *a = snap[(size_t)j * stride];
         }
         read_slice_at(t, i, v, trc);
         for (int j = 0; j < D; j++)
@@ -499,7 +499,7 @@ static void chopped_transfer(atl_tile *t, float lr)
 {
     const int i = t->slice;
     if (chopped_lr_t(t, lr) != 0.0f) {
-        chopped_transfer_data(t, i, t->chop_in[i], lr, t->count_lr_last, t->tr_counter, NULL);
+        chopped_transfer_data(t, i, t->chop_in[i], lr, t->count_lr_last, t->tr_counter, NULL, 0);
         chopped_transfer_book(t, i);
     }
     t->slice = (i + 1) % t->in_size;
@@ -709,11 +709,10 @@ static void update_batch(atl_tile *t, const float *x, const float *d, int n, flo
     }
     an_batch_apply(&t->A, wk, n, t->cfg.seed, t->threads, &t->cnt.pulses_up_a,
                    &t->cnt.pulses_down_a);
-    /* transfers in order; the C writes use slot 0 of the work, whose snapshot (vector 0) is
-     * consumed by the first transfer before any write */
+    /* transfers in order (the C writes use the work's slot 0 but leave the snapshots alone) */
     for (int k = 0; k < nrec; k++)
         chopped_transfer_data(t, rec[k].slice, rec[k].ci, rec[k].lr, rec[k].c_last, rec[k].trc,
-                              wk->vec[rec[k].v].snap);
+                              wk->snaps + rec[k].v, (size_t)wk->vec_cap);
     if (chopped)
         an_tile_reduce(t);
     *done = n;

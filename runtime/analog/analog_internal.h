@@ -190,8 +190,8 @@ typedef struct an_vec {
     uint8_t *dsg;      /* d sign per row (1 = negative, with flips) */
     int *da, nda;      /* active rows (ascending) */
     uint64_t s_noise;  /* stream of the per-row noise */
-    int snap_col;      /* >= 0: record this column of the apparent weights after the vector */
-    float *snap;       /* ... here (D values) */
+    int snap_col;      /* >= 0: record this column of the apparent weights after the vector
+                        * (an_work.snaps) */
 } an_vec;
 
 typedef struct an_work {
@@ -207,6 +207,7 @@ typedef struct an_work {
     int *cand, *woff;  /* indices with p > 0 and their first bit-line word */
     uint64_t *blk;     /* bit-line blocks of the random indices */
     uint64_t *rowmask; /* per row: bit v set iff prepared vector v is active there */
+    float *snaps;      /* snapshot of vector v, row i: snaps[i * vec_cap + v] */
     an_vec *vec;       /* vec_cap prepared vector updates */
     int n_vec;
     an_rowbuf *rb;     /* one per thread */

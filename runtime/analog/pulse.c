@@ -98,7 +98,6 @@ static void vec_free(an_vec *v)
     an_free(v->md);
     an_free(v->dsg);
     an_free(v->da);
-    an_free(v->snap);
     memset(v, 0, sizeof *v);
 }
 
@@ -112,8 +111,7 @@ static int vec_init(an_vec *v, int X, int D, int nw)
     v->md = an_alloc(((size_t)D + 8) * (size_t)nw * sizeof(uint64_t));
     v->dsg = an_alloc((size_t)D + 16);
     v->da = an_alloc(((size_t)D + 8) * sizeof(int));
-    v->snap = an_alloc(((size_t)D + 8) * sizeof(float));
-    if (!v->xa || !v->mx || !v->xs || !v->col1 || !v->md || !v->dsg || !v->da || !v->snap) {
+    if (!v->xa || !v->mx || !v->xs || !v->col1 || !v->md || !v->dsg || !v->da) {
         vec_free(v);
         return -1;
     }
@@ -141,6 +139,7 @@ void an_work_free(an_work *w)
     an_free(w->woff);
     an_free(w->blk);
     an_free(w->rowmask);
+    an_free(w->snaps);
     for (int k = 0; k < w->n_vec; k++)
         vec_free(&w->vec[k]);
     an_free(w->vec);
@@ -187,9 +186,10 @@ static int work_ensure(an_work *w, int x_cap, int d_cap, int bl_cap, int vec_cap
         w->cand = an_alloc((mx + 8) * sizeof(int));
         w->woff = an_alloc((mx + 8) * sizeof(int));
         w->rowmask = an_alloc(((size_t)D + 8) * sizeof(uint64_t));
+        w->snaps = an_alloc(((size_t)D + 8) * (size_t)V * sizeof(float));
         if (!w->mx || !w->md || !w->da || !w->xa || !w->xs || !w->ds || !w->cx || !w->cd ||
             !w->cxc || !w->bits || !w->blk || !w->sto || !w->pv || !w->cand || !w->woff ||
-            !w->rowmask)
+            !w->rowmask || !w->snaps)
             return -1;
         w->vec = an_alloc((size_t)V * sizeof(an_vec));
         if (!w->vec)
@@ -321,12 +321,80 @@ float an_absmax(const float *v, int n)
  * from one vectorised fill of all n*BL when many indices need them, else from a list of just the
  * blocks the random indices need (the same words either way). Returns the number of active
  * indices. */
+#if defined(__AVX2__)
+/* make_bits for BL = 1 without quantisation, when more than a quarter of the indices draw (the
+ * dense fill): the same comparisons 8 lanes at a time, returns -1 if the fill is not dense. */
+static int make_bits1_avx2(const float *v, const int8_t *flip, int n, float scale, uint64_t seed,
+                           uint64_t s_bits, an_work *wk, int *act, uint8_t *neg, uint64_t *masks)
+{
+    const __m256 sgn = _mm256_set1_ps(-0.0f), vs = _mm256_set1_ps(scale),
+                 zero = _mm256_setzero_ps(), one = _mm256_set1_ps(1.0f),
+                 two24 = _mm256_set1_ps(16777216.0f);
+    int nrand = 0, j = 0;
+    for (; j + 8 <= n; j += 8) {
+        const __m256 p = _mm256_mul_ps(_mm256_andnot_ps(sgn, _mm256_loadu_ps(v + j)), vs);
+        const __m256 r = _mm256_and_ps(_mm256_cmp_ps(p, zero, _CMP_GT_OQ),
+                                       _mm256_cmp_ps(p, one, _CMP_LT_OQ));
+        nrand += __builtin_popcount((unsigned)_mm256_movemask_ps(r));
+    }
+    for (; j < n; j++) {
+        const float p = fabsf(v[j]) * scale;
+        nrand += p > 0.0f && p < 1.0f;
+    }
+    if (!((size_t)nrand * 4 > (size_t)n))
+        return -1;
+    uint32_t *words = wk->bits;
+    atl_rng_u32_fill_at(seed, s_bits, 0, (size_t)n, words);
+    int na = 0;
+    j = 0;
+    for (; j + 8 <= n; j += 8) {
+        const __m256 x = _mm256_loadu_ps(v + j);
+        const __m256 p = _mm256_mul_ps(_mm256_andnot_ps(sgn, x), vs);
+        const __m256 u = _mm256_cvtepi32_ps(_mm256_srli_epi32(
+            _mm256_loadu_si256((const __m256i *)(const void *)(words + j)), 8));
+        /* p >= 1, or uniform < p (p <= 0 and NaN never pass) */
+        const __m256 bit = _mm256_or_ps(_mm256_cmp_ps(p, one, _CMP_GE_OQ),
+                                        _mm256_cmp_ps(u, _mm256_mul_ps(p, two24), _CMP_LT_OQ));
+        unsigned m = (unsigned)_mm256_movemask_ps(bit);
+        if (!m)
+            continue;
+        unsigned ng = (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(x, zero, _CMP_LT_OQ));
+        if (flip) {
+            const __m128i f8 = _mm_loadl_epi64((const __m128i *)(const void *)(flip + j));
+            ng ^= 0xFFu & ~(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(f8, _mm_setzero_si128()));
+        }
+        for (; m; m &= m - 1) {
+            const int l = __builtin_ctz(m);
+            masks[na] = 1;
+            neg[na] = (uint8_t)((ng >> l) & 1u);
+            act[na++] = j + l;
+        }
+    }
+    for (; j < n; j++) {
+        const float p = fabsf(v[j]) * scale;
+        if (p >= 1.0f || (float)(words[j] >> 8) < p * 16777216.0f) {
+            masks[na] = 1;
+            neg[na] = (uint8_t)((v[j] < 0.0f) ^ (flip ? flip[j] != 0 : 0));
+            act[na++] = j;
+        }
+    }
+    return na;
+}
+#endif
+
 static int make_bits(const float *v, const int8_t *flip, int n, float scale, int BL, int nw,
                      const atl_update_params *up, uint64_t seed, uint64_t s_bits, uint64_t s_sto,
                      an_work *wk, int *act, uint8_t *neg, uint64_t *masks)
 {
     const float res = up->res;
     const int sto_round = up->sto_round && res > 0.0f;
+#if defined(__AVX2__)
+    if (BL == 1 && !sto_round && !(res > 0.0f)) {
+        const int na = make_bits1_avx2(v, flip, n, scale, seed, s_bits, wk, act, neg, masks);
+        if (na >= 0)
+            return na;
+    }
+#endif
     float *restrict pv = wk->pv;
     int *restrict cand = wk->cand;
     if (sto_round)
@@ -899,11 +967,6 @@ static void row_general(an_dev *dv, const an_vec *v, int i, uint64_t seed, an_ro
     row_apply_counts(dv, i, seed, v->s_noise, ptot, nz, down_tot, rb);
 }
 
-/* Single-pulse row (BL = 1, linear family): the row takes exactly one pulse at every active
- * column (n_ij = 1), down where the signs of x_j and d_i agree. The general definition then
- * reads: normal k of the row (k < nxa) is the pulse normal of the k-th active column (group
- * order with one pass is column order), normal nxa + k its write-noise normal (without c2c
- * noise: normal k); the loop takes them from the table straight from the row's words. */
 /* Normal k of a row's words: 16-bit half k % 2 of word k / 2 (gauss.c). */
 static inline uint32_t half16(const uint32_t *w, size_t k)
 {
@@ -916,20 +979,15 @@ static inline uint32_t half16(const uint32_t *w, size_t k)
 #endif
 }
 
+/* The single-pulse rule on the active columns k0 .. k1-1 of vector vv in row i (cb, w, wa: the
+ * row's constants and weights; wr its words; npulse = nxa if noisy, else 0). */
 static inline __attribute__((always_inline)) void
-row_single_elems(const int noisy, const int pers, const int mult, const an_dev *dv,
-                 const an_vec *vv, int i, const uint32_t *restrict wr)
+single_elems(const int noisy, const int pers, const int mult, const float *restrict cb,
+             float *restrict w, float *restrict wa, const an_col1 *restrict col, int k0, int k1,
+             int sd, const uint32_t *restrict wr, size_t npulse, const float *T, float sig,
+             float sw)
 {
-    const float *T = an_gauss_table();
-    const int X = dv->x_size, nxa = vv->nxa, sd = vv->dsg[i];
-    const size_t base = (size_t)i * (size_t)X;
-    float *restrict w = dv->w + base;
-    float *restrict wa = dv->wa + base;
-    const float *restrict cb = dv->cst + (((size_t)i * (size_t)dv->nchk) << 6);
-    const an_col1 *restrict col = vv->col1;
-    const float sig = dv->p.dw_min_std, sw = dv->wn_sigma;
-    const size_t npulse = noisy ? (size_t)nxa : 0;
-    for (int k = 0; k < nxa; k++) {
+    for (int k = k0; k < k1; k++) {
         const int j = col[k].j, c = col[k].coff, o = col[k].soff[sd];
         const float ref = cb[c + AN_REF * 8];
         const float st = cb[o], sl = cb[o + 16]; /* AN_SL* = AN_ST* + 2 */
@@ -941,6 +999,27 @@ row_single_elems(const int noisy, const int pers, const int mult, const an_dev *
         if (pers)
             wa[j] = v + sw * T[half16(wr, npulse + (size_t)k)];
     }
+}
+
+/* Single-pulse row (BL = 1, linear family): the row takes exactly one pulse at every active
+ * column (n_ij = 1), down where the signs of x_j and d_i agree. The general definition then
+ * reads: normal k of the row (k < nxa) is the pulse normal of the k-th active column (group
+ * order with one pass is column order), normal nxa + k its write-noise normal (without c2c
+ * noise: normal k), taken from the table straight from the row's words. (A 16-lane version of
+ * this loop over the groups of active columns measured slower: the rows are sparse.) */
+static inline __attribute__((always_inline)) void
+row_single_elems(const int noisy, const int pers, const int mult, const an_dev *dv,
+                 const an_vec *vv, int i, const uint32_t *restrict wr)
+{
+    const float *T = an_gauss_table();
+    const int X = dv->x_size, sd = vv->dsg[i];
+    const size_t base = (size_t)i * (size_t)X;
+    float *w = dv->w + base;
+    float *wa = dv->wa + base;
+    const float *cb = dv->cst + (((size_t)i * (size_t)dv->nchk) << 6);
+    const float sig = dv->p.dw_min_std, sw = dv->wn_sigma;
+    const size_t npulse = noisy ? (size_t)vv->nxa : 0;
+    single_elems(noisy, pers, mult, cb, w, wa, vv->col1, 0, vv->nxa, sd, wr, npulse, T, sig, sw);
 }
 
 static void row_single(const an_dev *dv, const an_vec *vv, int i, const uint32_t *wr,
@@ -984,14 +1063,17 @@ static inline size_t single_normals(const an_dev *dv, const an_vec *v, int linea
 }
 
 /* Rows rows[r0 .. r1) (NULL: rows r0 .. r1) of the batch: in sub-chunks whose single-pulse rows
- * draw their words in one call, then row by row the vectors in order (and the snapshots).
- * act(i): bit v set iff vector v is active in row i; snapm: the vectors with a snapshot;
- * single: the single-pulse vectors, nbr[v] blocks per row. */
-static void batch_rows(an_dev *dv, const an_work *wk, int nvec, uint64_t seed, const int *rows,
-                       int r0, int r1, const uint64_t *rowmask, uint64_t snapm, uint64_t single,
-                       const size_t *nbr, an_rowbuf *rb)
+ * draw their words in one call, then row by row the vectors in order, with the snapshots: the
+ * ns snapshot vectors sv[] (ascending) and their columns sc[]; vector sv[p]'s value of row i is
+ * taken before the row's first active vector after sv[p] (or at the end), which is the value
+ * right after vector sv[p]. rowmask[i]: bit v set iff vector v is active in row i (NULL: the
+ * lone vector 0); single: the single-pulse vectors, nbr[v] blocks per row. */
+static void batch_rows(an_dev *dv, an_work *wk, int nvec, uint64_t seed, const int *rows,
+                       int r0, int r1, const uint64_t *rowmask, const int *sv, const int *sc,
+                       int ns, uint64_t single, const size_t *nbr, an_rowbuf *rb)
 {
     const int X = dv->x_size;
+    const size_t sstride = (size_t)wk->vec_cap;
     int k = r0;
     while (k < r1) {
         /* sub-chunk [k, e): its single-pulse words in one generator call */
@@ -1008,10 +1090,10 @@ static void batch_rows(an_dev *dv, const an_work *wk, int nvec, uint64_t seed, c
             for (uint64_t b = m; b; b &= b - 1) {
                 const int v = __builtin_ctzll(b);
                 rb->boff[(size_t)(e - k) * (size_t)nvec + (size_t)v] = (uint32_t)(4 * nb);
-                const uint64_t s = wk->vec[v].s_noise, blk0 = (uint64_t)i << 32;
+                const uint64_t st = wk->vec[v].s_noise, blk0 = (uint64_t)i << 32;
                 for (size_t q = 0; q < nbr[v]; q++) {
                     rb->bblk[nb] = blk0 + q;
-                    rb->bstr[nb] = s;
+                    rb->bstr[nb] = st;
                     nb++;
                 }
             }
@@ -1022,20 +1104,23 @@ static void batch_rows(an_dev *dv, const an_work *wk, int nvec, uint64_t seed, c
         for (int q = k; q < e; q++) {
             const int i = rows ? rows[q] : q;
             const uint64_t m = rowmask ? rowmask[i] : 1u;
-            for (uint64_t b = m | snapm; b; b &= b - 1) {
+            const float *war = dv->wa + (size_t)i * (size_t)X;
+            float *srow = wk->snaps + (size_t)i * sstride;
+            int p = 0;
+            for (uint64_t b = m; b; b &= b - 1) {
                 const int v = __builtin_ctzll(b);
+                for (; p < ns && sv[p] < v; p++)
+                    srow[sv[p]] = war[sc[p]];
                 const an_vec *vv = &wk->vec[v];
-                if ((m >> v) & 1u) {
-                    if ((single >> v) & 1u)
-                        row_single(dv, vv, i,
-                                   rb->bwords + rb->boff[(size_t)(q - k) * (size_t)nvec + (size_t)v],
-                                   rb);
-                    else
-                        row_general(dv, vv, i, seed, rb);
-                }
-                if ((snapm >> v) & 1u)
-                    vv->snap[i] = dv->wa[(size_t)i * (size_t)X + (size_t)vv->snap_col];
+                if ((single >> v) & 1u)
+                    row_single(dv, vv, i,
+                               rb->bwords + rb->boff[(size_t)(q - k) * (size_t)nvec + (size_t)v],
+                               rb);
+                else
+                    row_general(dv, vv, i, seed, rb);
             }
+            for (; p < ns; p++)
+                srow[sv[p]] = war[sc[p]];
         }
         k = e;
     }
@@ -1119,17 +1204,23 @@ void an_batch_apply(an_dev *dv, an_work *wk, int nvec, uint64_t seed, int nthrea
         nt = 1;
     if (work_ensure(wk, dv->x_size, dv->d_size, wk->bl_cap, wk->vec_cap, nt) != 0)
         return; /* out of memory: no update (cannot happen after a successful tile creation) */
+#if defined(__AVX2__)
+    pthread_once(&expand_once, expand_init);
+#endif
     const int linear = dv->p.type != ATL_DEV_EXP_STEP && dv->p.type != ATL_DEV_POW_STEP;
     size_t nbr[AN_MAX_VEC];
-    uint64_t snapm = 0, single = 0;
+    int sv[AN_MAX_VEC], sc[AN_MAX_VEC], ns = 0;
+    uint64_t single = 0;
     size_t work = 0;
     for (int v = 0; v < nvec; v++) {
         const an_vec *vv = &wk->vec[v];
         nbr[v] = (single_normals(dv, vv, linear) + 7) / 8;
         if (vv->BL == 1 && linear)
             single |= 1ull << v;
-        if (vv->snap_col >= 0)
-            snapm |= 1ull << v;
+        if (vv->snap_col >= 0) {
+            sv[ns] = v;
+            sc[ns++] = vv->snap_col;
+        }
         work += (size_t)vv->nda * (size_t)vv->nxa * (size_t)(vv->BL > 0 ? vv->BL : 0);
     }
     /* rows: the active ones of a lone vector, else all rows with a mask of their active
@@ -1137,7 +1228,7 @@ void an_batch_apply(an_dev *dv, an_work *wk, int nvec, uint64_t seed, int nthrea
     const int *rows = NULL;
     const uint64_t *rowmask = NULL;
     int nrows = dv->d_size;
-    if (nvec == 1 && !snapm) {
+    if (nvec == 1 && ns == 0) {
         rows = wk->vec[0].da;
         nrows = wk->vec[0].nda;
     } else {
@@ -1158,12 +1249,13 @@ void an_batch_apply(an_dev *dv, an_work *wk, int nvec, uint64_t seed, int nthrea
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
         for (int b = 0; b < ntask; b++) {
             const int r0 = b * AN_CHUNK_ROWS, r1 = r0 + AN_CHUNK_ROWS < nrows ? r0 + AN_CHUNK_ROWS : nrows;
-            batch_rows(dv, wk, nvec, seed, rows, r0, r1, rowmask, snapm, single, nbr,
+            batch_rows(dv, wk, nvec, seed, rows, r0, r1, rowmask, sv, sc, ns, single, nbr,
                        &wk->rb[omp_get_thread_num()]);
         }
 #endif
     } else {
-        batch_rows(dv, wk, nvec, seed, rows, 0, nrows, rowmask, snapm, single, nbr, &wk->rb[0]);
+        batch_rows(dv, wk, nvec, seed, rows, 0, nrows, rowmask, sv, sc, ns, single, nbr,
+                   &wk->rb[0]);
     }
     uint64_t su = 0, sdn = 0;
     for (int k = 0; k < nt; k++) {
