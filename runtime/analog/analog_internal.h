@@ -226,6 +226,12 @@ typedef struct an_pulse_rng {
 
 /* max |v_k| over n values (NaNs skipped), vectorised. */
 float an_absmax(const float *v, int n);
+/* The bit lines of one side (§1.4), compacted to the active indices (act ascending, neg: sign
+ * with the flip, masks: (BL + 63)/64 words each); returns their number. portable = 1 skips the
+ * vector code, which must give the same result (exposed for the tests). */
+int an_make_bits(const float *v, const int8_t *flip, int n, float scale, int BL,
+                 const atl_update_params *up, uint64_t seed, uint64_t s_bits, uint64_t s_sto,
+                 an_work *wk, int *act, uint8_t *neg, uint64_t *masks, int portable);
 
 /* calculateBlAB + performUpdateManagement (§1.2-1.3). Returns BL (0: no update), scales A (for
  * d) and B (for x). */

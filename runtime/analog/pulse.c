@@ -382,14 +382,15 @@ static int make_bits1_avx2(const float *v, const int8_t *flip, int n, float scal
 }
 #endif
 
-static int make_bits(const float *v, const int8_t *flip, int n, float scale, int BL, int nw,
-                     const atl_update_params *up, uint64_t seed, uint64_t s_bits, uint64_t s_sto,
-                     an_work *wk, int *act, uint8_t *neg, uint64_t *masks)
+static int make_bits_p(const float *v, const int8_t *flip, int n, float scale, int BL, int nw,
+                       const atl_update_params *up, uint64_t seed, uint64_t s_bits,
+                       uint64_t s_sto, an_work *wk, int *act, uint8_t *neg, uint64_t *masks,
+                       int portable)
 {
     const float res = up->res;
     const int sto_round = up->sto_round && res > 0.0f;
 #if defined(__AVX2__)
-    if (BL == 1 && !sto_round && !(res > 0.0f)) {
+    if (BL == 1 && !sto_round && !(res > 0.0f) && !portable) {
         const int na = make_bits1_avx2(v, flip, n, scale, seed, s_bits, wk, act, neg, masks);
         if (na >= 0)
             return na;
@@ -492,6 +493,22 @@ static int make_bits(const float *v, const int8_t *flip, int n, float scale, int
         na += nz;
     }
     return na;
+}
+
+static int make_bits(const float *v, const int8_t *flip, int n, float scale, int BL, int nw,
+                     const atl_update_params *up, uint64_t seed, uint64_t s_bits, uint64_t s_sto,
+                     an_work *wk, int *act, uint8_t *neg, uint64_t *masks)
+{
+    return make_bits_p(v, flip, n, scale, BL, nw, up, seed, s_bits, s_sto, wk, act, neg, masks,
+                       0);
+}
+
+int an_make_bits(const float *v, const int8_t *flip, int n, float scale, int BL,
+                 const atl_update_params *up, uint64_t seed, uint64_t s_bits, uint64_t s_sto,
+                 an_work *wk, int *act, uint8_t *neg, uint64_t *masks, int portable)
+{
+    return make_bits_p(v, flip, n, scale, BL, (BL + 63) / 64, up, seed, s_bits, s_sto, wk, act,
+                       neg, masks, portable);
 }
 
 /* ------------------------------------------------------------------------------- row kernels */

@@ -298,6 +298,59 @@ static void test_simd_kernel_equals_scalar(void **state)
         }
 }
 
+/* The vector bit-line code (BL = 1) and the vectorised abs-max equal their portable loops:
+ * active indices, signs with chopper flips and masks, over lengths with tails, zeros, values
+ * with p >= 1, NaNs, and both the dense fill and the sparse block list. */
+static void test_simd_bits_equal_portable(void **state)
+{
+    (void)state;
+    enum { N = 203 };
+    an_work wk;
+    assert_int_equal(an_work_init(&wk, N, N, 31), 0);
+    float v[N];
+    int8_t flip[N];
+    int act_a[N], act_b[N];
+    uint8_t neg_a[N], neg_b[N];
+    uint64_t m_a[N], m_b[N];
+    atl_update_params up = atl_update_defaults();
+    int tested_dense = 0, tested_sparse = 0;
+    for (int it = 0; it < 60; it++) {
+        const int n = 1 + (it * 37) % N;
+        atl_rng_normal_fill_at(21, (uint64_t)it, 0, (size_t)n, v);
+        uint32_t u[N];
+        atl_rng_u32_fill_at(22, (uint64_t)it, 0, (size_t)n, u);
+        const int sparse = it % 3 == 0;
+        for (int j = 0; j < n; j++) {
+            flip[j] = (int8_t)(u[j] & 1u);
+            if (sparse ? (u[j] >> 4) % 8 != 0 : (u[j] >> 4) % 5 == 0)
+                v[j] = (u[j] >> 8) & 1u ? 0.0f : -0.0f; /* inactive */
+            if ((u[j] >> 12) % 97 == 0)
+                v[j] = NAN;
+        }
+        const float scale = it % 4 == 0 ? 0.9f : 0.3f; /* some p >= 1 */
+        const int8_t *fl = it % 2 ? flip : NULL;
+        const int na = an_make_bits(v, fl, n, scale, 1, &up, 5, 100 + (uint64_t)it, 7, &wk, act_a,
+                                    neg_a, m_a, 0);
+        const int nb = an_make_bits(v, fl, n, scale, 1, &up, 5, 100 + (uint64_t)it, 7, &wk, act_b,
+                                    neg_b, m_b, 1);
+        assert_int_equal(na, nb);
+        assert_memory_equal(act_a, act_b, sizeof(int) * (size_t)na);
+        assert_memory_equal(neg_a, neg_b, (size_t)na);
+        assert_memory_equal(m_a, m_b, sizeof(uint64_t) * (size_t)na);
+        tested_dense += !sparse && na > 0;
+        tested_sparse += sparse && na > 0;
+        float ref = 0.0f;
+        for (int j = 0; j < n; j++) {
+            const float a = fabsf(v[j]);
+            ref = a > ref ? a : ref;
+        }
+        const float am = an_absmax(v, n);
+        assert_memory_equal(&am, &ref, sizeof ref);
+    }
+    assert_true(tested_dense > 10 && tested_sparse > 5);
+    an_work_free(&wk);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -306,6 +359,7 @@ int main(void)
         cmocka_unit_test(test_fp_update),
         cmocka_unit_test(test_pulse_determinism),
         cmocka_unit_test(test_simd_kernel_equals_scalar),
+        cmocka_unit_test(test_simd_bits_equal_portable),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
