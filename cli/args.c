@@ -116,3 +116,18 @@ int cli_unknown(cli_args *a)
     a->error = true;
     return ATL_EXIT_USAGE;
 }
+
+int cli_push(cli_args *a, const char **list, int *n, int cap)
+{
+    char opt[64];
+    snprintf(opt, sizeof opt, "%s", a->name);
+    const char *v = cli_value(a);
+    if (!v)
+        return -1;
+    if (*n >= cap) {
+        cli_usage_error(a->cmd, "too many %s options (at most %d)", opt, cap);
+        return -1;
+    }
+    list[(*n)++] = v;
+    return 1;
+}

@@ -48,6 +48,8 @@ const char *cli_value(cli_args *a); /* NULL after reporting a usage error */
 bool cli_int(cli_args *a, long long lo, long long hi, long long *out);
 bool cli_double(cli_args *a, double *out);
 int cli_unknown(cli_args *a); /* reports, returns ATL_EXIT_USAGE */
+/* The option's value appended to list[*n] (at most cap entries): 1, or -1 after a usage error. */
+int cli_push(cli_args *a, const char **list, int *n, int cap);
 void cli_usage_error(const char *cmd, const char *fmt, ...) ATL_PRINTF(2, 3);
 
 /* Atomic output: open a temp file next to `path` ("-" means stdout). cli_out_commit renames it

@@ -90,17 +90,8 @@ typedef struct model_opts {
 
 static int model_option(cli_args *a, model_opts *mo)
 {
-    if (cli_is(a, "-D") || cli_is(a, "--define")) {
-        const char *v = cli_value(a);
-        if (!v)
-            return -1;
-        if (mo->lo.n_defines == 256) {
-            cli_usage_error(a->cmd, "too many -D options");
-            return -1;
-        }
-        mo->defines[mo->lo.n_defines++] = v;
-        return 1;
-    }
+    if (cli_is(a, "-D") || cli_is(a, "--define"))
+        return cli_push(a, mo->defines, &mo->lo.n_defines, 256);
     if (cli_is(a, "--batch")) {
         long long b;
         if (!cli_int(a, 1, 1 << 20, &b))
@@ -112,21 +103,10 @@ static int model_option(cli_args *a, model_opts *mo)
         mo->lo.model_name = cli_value(a);
         return mo->lo.model_name ? 1 : -1;
     }
-    if (cli_is(a, "--config") || cli_is(a, "--set")) {
-        bool cfg = cli_is(a, "--config");
-        const char *v = cli_value(a);
-        if (!v)
-            return -1;
-        if ((cfg && mo->n_configs == 16) || (!cfg && mo->n_sets == 256)) {
-            cli_usage_error(a->cmd, "too many %s options", cfg ? "--config" : "--set");
-            return -1;
-        }
-        if (cfg)
-            mo->configs[mo->n_configs++] = v;
-        else
-            mo->sets[mo->n_sets++] = v;
-        return 1;
-    }
+    if (cli_is(a, "--config"))
+        return cli_push(a, mo->configs, &mo->n_configs, 16);
+    if (cli_is(a, "--set"))
+        return cli_push(a, mo->sets, &mo->n_sets, 256);
     if (cli_is(a, "--digital")) {
         mo->digital = true;
         return 1;
@@ -292,6 +272,35 @@ static int emit_module(atl_module *m, const char *emit, const char *out_path, at
     return cli_out_commit(&o, d) ? ATL_EXIT_OK : ATL_EXIT_USER;
 }
 
+/* -o, --emit (one of the NULL-terminated kinds) and the one positional input file of compile and
+ * opt: 1 consumed, 0 not ours, -1 error. */
+static int io_option(cli_args *a, const char **out, const char **emit, const char *const *kinds,
+                     const char *kinds_text, const char **file)
+{
+    if (cli_is(a, "-o") || cli_is(a, "--output"))
+        return (*out = cli_value(a)) ? 1 : -1;
+    if (cli_is(a, "--emit")) {
+        const char *v = cli_value(a);
+        if (!v)
+            return -1;
+        for (int i = 0; kinds[i]; i++)
+            if (strcmp(v, kinds[i]) == 0) {
+                *emit = v;
+                return 1;
+            }
+        cli_usage_error(a->cmd, "--emit must be %s, got '%s'", kinds_text, v);
+        return -1;
+    }
+    if (!cli_positional(a))
+        return 0;
+    if (*file) {
+        cli_usage_error(a->cmd, "only one input file, got '%s' and '%s'", *file, a->cur);
+        return -1;
+    }
+    *file = a->cur;
+    return 1;
+}
+
 int cmd_compile(int argc, char **argv)
 {
     cli_args a;
@@ -312,38 +321,15 @@ int cmd_compile(int argc, char **argv)
             pipe_opts_free(&po);
             return ATL_EXIT_OK;
         }
-        if ((r = model_option(&a, &mo)) != 0 || (r = pipeline_option(&a, &po)) != 0) {
+        static const char *const kinds[] = {"ir", "summary", "llvm", "asm", NULL};
+        if ((r = model_option(&a, &mo)) != 0 || (r = pipeline_option(&a, &po)) != 0 ||
+            (r = io_option(&a, &out, &emit, kinds, "ir, summary, llvm or asm", &file)) != 0) {
             if (r < 0) {
-                rc = ATL_EXIT_USAGE;
-                goto out;
-            }
-        } else if (cli_is(&a, "-o") || cli_is(&a, "--output")) {
-            if (!(out = cli_value(&a))) {
-                rc = ATL_EXIT_USAGE;
-                goto out;
-            }
-        } else if (cli_is(&a, "--emit")) {
-            if (!(emit = cli_value(&a))) {
-                rc = ATL_EXIT_USAGE;
-                goto out;
-            }
-            if (strcmp(emit, "ir") && strcmp(emit, "summary") && strcmp(emit, "llvm") &&
-                strcmp(emit, "asm")) {
-                cli_usage_error("compile", "--emit must be ir, summary, llvm or asm, got '%s'",
-                                emit);
                 rc = ATL_EXIT_USAGE;
                 goto out;
             }
         } else if (cli_is(&a, "--werror")) {
             werror = true;
-        } else if (cli_positional(&a)) {
-            if (file) {
-                cli_usage_error("compile", "only one input file, got '%s' and '%s'", file,
-                                a.cur);
-                rc = ATL_EXIT_USAGE;
-                goto out;
-            }
-            file = a.cur;
         } else {
             rc = cli_unknown(&a);
             goto out;
@@ -413,35 +399,15 @@ int cmd_opt(int argc, char **argv)
             pipe_opts_free(&po);
             return ATL_EXIT_OK;
         }
-        if ((r = pipeline_option(&a, &po)) != 0) {
+        static const char *const kinds[] = {"ir", "summary", NULL};
+        if ((r = pipeline_option(&a, &po)) != 0 ||
+            (r = io_option(&a, &out, &emit, kinds, "ir or summary", &file)) != 0) {
             if (r < 0) {
-                rc = ATL_EXIT_USAGE;
-                goto out;
-            }
-        } else if (cli_is(&a, "-o") || cli_is(&a, "--output")) {
-            if (!(out = cli_value(&a))) {
-                rc = ATL_EXIT_USAGE;
-                goto out;
-            }
-        } else if (cli_is(&a, "--emit")) {
-            if (!(emit = cli_value(&a))) {
-                rc = ATL_EXIT_USAGE;
-                goto out;
-            }
-            if (strcmp(emit, "ir") && strcmp(emit, "summary")) {
-                cli_usage_error("opt", "--emit must be ir or summary, got '%s'", emit);
                 rc = ATL_EXIT_USAGE;
                 goto out;
             }
         } else if (cli_is(&a, "--no-verify")) {
             verify_input = false;
-        } else if (cli_positional(&a)) {
-            if (file) {
-                cli_usage_error("opt", "only one input file");
-                rc = ATL_EXIT_USAGE;
-                goto out;
-            }
-            file = a.cur;
         } else {
             rc = cli_unknown(&a);
             goto out;

@@ -84,14 +84,8 @@ int cmd_device(int argc, char **argv)
     long long devices = 100, up = 400, down = 400, seed = 1;
     while (cli_next(&a)) {
         if (cli_is(&a, "--set")) {
-            const char *v = cli_value(&a);
-            if (!v)
+            if (cli_push(&a, sets, &n_sets, 128) < 0)
                 return ATL_EXIT_USAGE;
-            if (n_sets == 128) {
-                cli_usage_error("device", "too many --set options");
-                return ATL_EXIT_USAGE;
-            }
-            sets[n_sets++] = v;
         } else if (response && cli_is(&a, "--devices")) {
             if (!cli_int(&a, 1, 1000000, &devices))
                 return ATL_EXIT_USAGE;

@@ -100,14 +100,8 @@ static int parse_exp_args(cli_args *a, exp_args *x, bool sweep)
             if (!(x->ro.runs = cli_value(a)))
                 return ATL_EXIT_USAGE;
         } else if (cli_is(a, "--set")) {
-            const char *v = cli_value(a);
-            if (!v)
+            if (cli_push(a, x->sets, &x->n_sets, 256) < 0)
                 return ATL_EXIT_USAGE;
-            if (x->n_sets == 256) {
-                cli_usage_error(a->cmd, "too many --set options");
-                return ATL_EXIT_USAGE;
-            }
-            x->sets[x->n_sets++] = v;
         } else if (cli_is(a, "--quiet")) {
             x->ro.quiet = true;
         } else if (cli_is(a, "--backend")) {

@@ -71,28 +71,10 @@ static const char *eval_help =
 static int train_option(cli_args *a, atl_train_opts *o, const char **defines, const char **reinit,
                         const char **sets, const char **configs)
 {
-    if (cli_is(a, "--config")) {
-        const char *s = cli_value(a);
-        if (!s)
-            return -1;
-        if (o->n_configs == 16) {
-            cli_usage_error(a->cmd, "too many --config options");
-            return -1;
-        }
-        configs[o->n_configs++] = s;
-        return 1;
-    }
-    if (cli_is(a, "--set")) {
-        const char *s = cli_value(a);
-        if (!s)
-            return -1;
-        if (o->n_sets == 256) {
-            cli_usage_error(a->cmd, "too many --set options");
-            return -1;
-        }
-        sets[o->n_sets++] = s;
-        return 1;
-    }
+    if (cli_is(a, "--config"))
+        return cli_push(a, configs, &o->n_configs, 16);
+    if (cli_is(a, "--set"))
+        return cli_push(a, sets, &o->n_sets, 256);
     if (cli_is(a, "--digital")) {
         o->digital = true;
         return 1;
@@ -119,17 +101,8 @@ static int train_option(cli_args *a, atl_train_opts *o, const char **defines, co
         o->threads = (int)v;
         return 1;
     }
-    if (cli_is(a, "-D") || cli_is(a, "--define")) {
-        const char *s = cli_value(a);
-        if (!s)
-            return -1;
-        if (o->lower.n_defines == 256) {
-            cli_usage_error(a->cmd, "too many -D options");
-            return -1;
-        }
-        defines[o->lower.n_defines++] = s;
-        return 1;
-    }
+    if (cli_is(a, "-D") || cli_is(a, "--define"))
+        return cli_push(a, defines, &o->lower.n_defines, 256);
     if (cli_is(a, "--epochs")) {
         if (!cli_int(a, 1, 1000000, &v))
             return -1;
@@ -178,17 +151,8 @@ static int train_option(cli_args *a, atl_train_opts *o, const char **defines, co
         o->sched.warmup = v;
         return 1;
     }
-    if (cli_is(a, "--reinit")) {
-        const char *s = cli_value(a);
-        if (!s)
-            return -1;
-        if (o->n_reinit == 64) {
-            cli_usage_error(a->cmd, "too many --reinit options");
-            return -1;
-        }
-        reinit[o->n_reinit++] = s;
-        return 1;
-    }
+    if (cli_is(a, "--reinit"))
+        return cli_push(a, reinit, &o->n_reinit, 64);
     if (cli_is(a, "--nesterov")) {
         o->nesterov = true;
         return 1;
@@ -241,51 +205,83 @@ static atl_jit_session *backend_start(atl_train_opts *o, atl_diag *d)
     return s;
 }
 
-int cmd_train(int argc, char **argv)
+/* The option lists an atl_train_opts points into. */
+typedef struct {
+    const char *defines[256], *reinit[64], *sets[256], *configs[16];
+} train_lists;
+
+/* Options only one command takes: 1 consumed, 0 not ours, -1 error. */
+typedef int (*extra_option_fn)(cli_args *a, atl_train_opts *o, void *ctx);
+
+/* The shared scan of train and eval: --help, the common options, the extras, one model file.
+ * Returns -1 to go on, or the exit code. */
+static int scan_args(int argc, char **argv, const char *cmd, const char *help, atl_train_opts *o,
+                     train_lists *l, extra_option_fn extra, void *ctx)
 {
     cli_args a;
-    cli_args_init(&a, argc, argv, "train");
-    atl_train_opts o;
-    atl_train_opts_default(&o);
-    const char *defines[256], *reinit[64], *sets[256], *configs[16];
-    o.lower.defines = defines;
-    o.reinit = reinit;
-    o.sets = sets;
-    o.configs = configs;
+    cli_args_init(&a, argc, argv, cmd);
+    atl_train_opts_default(o);
+    o->lower.defines = l->defines;
+    o->reinit = l->reinit;
+    o->sets = l->sets;
+    o->configs = l->configs;
     while (cli_next(&a)) {
         int r;
         if (cli_is(&a, "--help") || cli_is(&a, "-h")) {
-            fputs(train_help, stdout);
+            fputs(help, stdout);
             return ATL_EXIT_OK;
         }
-        if ((r = train_option(&a, &o, defines, reinit, sets, configs)) != 0) {
-            if (r < 0)
-                return ATL_EXIT_USAGE;
-        } else if (cli_is(&a, "--resume")) {
-            if (!(o.resume = cli_value(&a)))
-                return ATL_EXIT_USAGE;
-        } else if (cli_is(&a, "--save")) {
-            if (!(o.save = cli_value(&a)))
-                return ATL_EXIT_USAGE;
-        } else if (cli_is(&a, "--log")) {
-            if (!(o.log = cli_value(&a)))
-                return ATL_EXIT_USAGE;
-        } else if (cli_positional(&a)) {
-            if (o.model) {
-                cli_usage_error("train", "only one model file");
-                return ATL_EXIT_USAGE;
-            }
-            o.model = a.cur;
-        } else {
+        if ((r = train_option(&a, o, l->defines, l->reinit, l->sets, l->configs)) == 0)
+            r = extra(&a, o, ctx);
+        if (r < 0)
+            return ATL_EXIT_USAGE;
+        if (r > 0)
+            continue;
+        if (!cli_positional(&a))
             return cli_unknown(&a);
+        if (o->model) {
+            cli_usage_error(cmd, "only one model file");
+            return ATL_EXIT_USAGE;
         }
+        o->model = a.cur;
     }
     if (a.error)
         return ATL_EXIT_USAGE;
-    if (!o.model) {
-        cli_usage_error("train", "no model file");
+    if (!o->model) {
+        cli_usage_error(cmd, "no model file");
         return ATL_EXIT_USAGE;
     }
+    return -1;
+}
+
+static int train_extra(cli_args *a, atl_train_opts *o, void *ctx)
+{
+    (void)ctx;
+    const char **dst = cli_is(a, "--resume") ? &o->resume
+                       : cli_is(a, "--save") ? &o->save
+                       : cli_is(a, "--log")  ? &o->log
+                                             : NULL;
+    if (!dst)
+        return 0;
+    return (*dst = cli_value(a)) ? 1 : -1;
+}
+
+static int eval_extra(cli_args *a, atl_train_opts *o, void *ctx)
+{
+    (void)o;
+    if (!cli_is(a, "--json"))
+        return 0;
+    *(bool *)ctx = true;
+    return 1;
+}
+
+int cmd_train(int argc, char **argv)
+{
+    atl_train_opts o;
+    train_lists l;
+    int ec = scan_args(argc, argv, "train", train_help, &o, &l, train_extra, NULL);
+    if (ec >= 0)
+        return ec;
     if (o.nesterov && o.momentum == 0) {
         cli_usage_error("train", "--nesterov needs --momentum > 0");
         return ATL_EXIT_USAGE;
@@ -310,43 +306,12 @@ int cmd_train(int argc, char **argv)
 
 int cmd_eval(int argc, char **argv)
 {
-    cli_args a;
-    cli_args_init(&a, argc, argv, "eval");
     atl_train_opts o;
-    atl_train_opts_default(&o);
-    const char *defines[256], *reinit[64], *sets[256], *configs[16];
-    o.lower.defines = defines;
-    o.reinit = reinit;
-    o.sets = sets;
-    o.configs = configs;
+    train_lists l;
     bool as_json = false;
-    while (cli_next(&a)) {
-        int r;
-        if (cli_is(&a, "--help") || cli_is(&a, "-h")) {
-            fputs(eval_help, stdout);
-            return ATL_EXIT_OK;
-        }
-        if ((r = train_option(&a, &o, defines, reinit, sets, configs)) != 0) {
-            if (r < 0)
-                return ATL_EXIT_USAGE;
-        } else if (cli_is(&a, "--json")) {
-            as_json = true;
-        } else if (cli_positional(&a)) {
-            if (o.model) {
-                cli_usage_error("eval", "only one model file");
-                return ATL_EXIT_USAGE;
-            }
-            o.model = a.cur;
-        } else {
-            return cli_unknown(&a);
-        }
-    }
-    if (a.error)
-        return ATL_EXIT_USAGE;
-    if (!o.model) {
-        cli_usage_error("eval", "no model file");
-        return ATL_EXIT_USAGE;
-    }
+    int ec = scan_args(argc, argv, "eval", eval_help, &o, &l, eval_extra, &as_json);
+    if (ec >= 0)
+        return ec;
     if (!o.init) {
         cli_usage_error("eval", "--init CKPT is required");
         return ATL_EXIT_USAGE;
