@@ -154,6 +154,7 @@ size_t an_dev_elems(const an_dev *dv);
 #define AN_GROUP 16
 #define AN_CHUNK_ROWS 16 /* rows per task of a batch (and per noise sub-chunk at most) */
 #define AN_MAX_VEC 64    /* vector updates applied together at most */
+#define AN_GEN_BLOCKS 64 /* noise blocks of a general row drawn with its chunk at most */
 
 typedef struct an_rowbuf {
     uint16_t *cnt;   /* pulses per column of the current row */
@@ -190,6 +191,7 @@ typedef struct an_vec {
     uint8_t *dsg;      /* d sign per row (1 = negative, with flips) */
     int *da, nda;      /* active rows (ascending) */
     uint64_t s_noise;  /* stream of the per-row noise */
+    int bitcnt[64];    /* BL > 1, one-word masks: active columns with bit b set */
     int snap_col;      /* >= 0: record this column of the apparent weights after the vector
                         * (an_work.snaps) */
 } an_vec;

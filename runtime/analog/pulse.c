@@ -211,8 +211,12 @@ static int work_ensure(an_work *w, int x_cap, int d_cap, int bl_cap, int vec_cap
         an_free(w->rb);
         w->rb = rb;
         w->n_rb = 0;
-        /* a chunk holds at least one row of every vector: X/4 + 2 blocks per vector */
-        size_t bcap = (size_t)w->vec_cap * ((size_t)w->x_cap / 4 + 2);
+        /* a chunk holds at least one row of every vector: X/4 + 1 blocks per single-pulse
+         * vector, at most AN_GEN_BLOCKS per general one */
+        size_t per = (size_t)w->x_cap / 4 + 2;
+        if (per < AN_GEN_BLOCKS + 1)
+            per = AN_GEN_BLOCKS + 1;
+        size_t bcap = (size_t)w->vec_cap * per;
         if (bcap < AN_CHUNK_BLOCKS)
             bcap = AN_CHUNK_BLOCKS;
         for (int k = 0; k < nthreads; k++) {
@@ -914,16 +918,35 @@ static void row_chunks(const uint16_t *cnt, int X, an_rowbuf *rb)
 
 /* Stage 2 of a general row: its normals (pulse, then write noise: one fill from block i << 32),
  * the kernel, the counters, and the count array cleared again. */
+/* Normals of a row from its Philox words: value k is the table entry of 16-bit half k % 2 of
+ * word k / 2 (an_gauss_fill's mapping). */
+static inline void normals_from_words(const uint32_t *restrict w, size_t n, float *restrict out)
+{
+    const float *T = an_gauss_table();
+    size_t k = 0;
+    for (; k + 1 < n; k += 2) {
+        const uint32_t u = w[k / 2];
+        out[k] = T[u & 0xFFFFu];
+        out[k + 1] = T[u >> 16];
+    }
+    if (k < n)
+        out[k] = T[w[k / 2] & 0xFFFFu];
+}
+
+/* words: the row's Philox words if already drawn (batched), else NULL (drawn here). */
 static void row_apply_counts(an_dev *dv, int i, uint64_t seed, uint64_t s_noise, size_t ptot,
-                             size_t nnz, uint64_t dd, an_rowbuf *rb)
+                             size_t nnz, uint64_t dd, const uint32_t *words, an_rowbuf *rb)
 {
     const int X = dv->x_size, XG = X - X % AN_GROUP;
     uint16_t *cnt = rb->cnt;
     if (ptot > 0) {
         const int pers = dv->wa != dv->w;
         const size_t npulse = dv->p.dw_min_std > 0.0f ? ptot : 0;
-        an_gauss_fill(seed, s_noise, (uint64_t)i << 32, npulse + (pers ? nnz : 0), rb->noise,
-                      rb->words);
+        const size_t nn = npulse + (pers ? nnz : 0);
+        if (words)
+            normals_from_words(words, nn, rb->noise);
+        else
+            an_gauss_fill(seed, s_noise, (uint64_t)i << 32, nn, rb->noise, rb->words);
         const float *wz = rb->noise + npulse;
         if (dv->p.type != ATL_DEV_EXP_STEP && dv->p.type != ATL_DEV_POW_STEP)
             an_row_linear_simd(dv, i, cnt, rb->dn, rb->noise, wz, rb);
@@ -941,7 +964,8 @@ static void row_apply_counts(an_dev *dv, int i, uint64_t seed, uint64_t s_noise,
 /* Stage 1 of a general row of vector v (stochastic compressed): the pulses
  * n_j = popcount(mx_j & md_i) and directions of the active columns into the row's dense count
  * array (all-zero elsewhere), then stage 2. */
-static void row_general(an_dev *dv, const an_vec *v, int i, uint64_t seed, an_rowbuf *rb)
+static void row_general(an_dev *dv, const an_vec *v, int i, uint64_t seed, const uint32_t *words,
+                        an_rowbuf *rb)
 {
     const int X = dv->x_size, nw = v->nw, nxa = v->nxa;
     const int *restrict xa = v->xa;
@@ -981,7 +1005,7 @@ static void row_general(an_dev *dv, const an_vec *v, int i, uint64_t seed, an_ro
         }
     }
     row_chunks(cnt, X, rb);
-    row_apply_counts(dv, i, seed, v->s_noise, ptot, nz, down_tot, rb);
+    row_apply_counts(dv, i, seed, v->s_noise, ptot, nz, down_tot, words, rb);
 }
 
 /* Normal k of a row's words: 16-bit half k % 2 of word k / 2 (gauss.c). */
@@ -1084,12 +1108,14 @@ static inline size_t single_normals(const an_dev *dv, const an_vec *v, int linea
  * ns snapshot vectors sv[] (ascending) and their columns sc[]; vector sv[p]'s value of row i is
  * taken before the row's first active vector after sv[p] (or at the end), which is the value
  * right after vector sv[p]. rowmask[i]: bit v set iff vector v is active in row i (NULL: the
- * lone vector 0); single: the single-pulse vectors, nbr[v] blocks per row. */
+ * lone vector 0); single: the single-pulse vectors, nbr[v] blocks per row; gen1: the general
+ * vectors with one-word masks (their blocks per row follow from bitcnt). */
 static void batch_rows(an_dev *dv, an_work *wk, int nvec, uint64_t seed, const int *rows,
                        int r0, int r1, const uint64_t *rowmask, const int *sv, const int *sc,
-                       int ns, uint64_t single, const size_t *nbr, an_rowbuf *rb)
+                       int ns, uint64_t single, uint64_t gen1, const size_t *nbr, an_rowbuf *rb)
 {
     const int X = dv->x_size;
+    const int noisy = dv->p.dw_min_std > 0.0f, pers = dv->wa != dv->w;
     const size_t sstride = (size_t)wk->vec_cap;
     int k = r0;
     while (k < r1) {
@@ -1098,17 +1124,41 @@ static void batch_rows(an_dev *dv, an_work *wk, int nvec, uint64_t seed, const i
         size_t nb = 0;
         while (e < r1 && e - k < AN_CHUNK_ROWS) {
             const int i = rows ? rows[e] : e;
-            const uint64_t m = (rowmask ? rowmask[i] : 1u) & single;
-            size_t need = 0;
-            for (uint64_t b = m; b; b &= b - 1)
-                need += nbr[__builtin_ctzll(b)];
+            const uint64_t m = rowmask ? rowmask[i] : 1u;
+            /* blocks per active vector: single-pulse ones nbr[v]; general ones (one-word
+             * masks) from their pulse total sum_b bitcnt[b] over the row's d bits, at most
+             * AN_GEN_BLOCKS (larger ones draw in the row kernel) */
+            size_t need = 0, nbv[AN_MAX_VEC];
+            for (uint64_t b = m; b; b &= b - 1) {
+                const int v = __builtin_ctzll(b);
+                size_t n = 0;
+                if ((single >> v) & 1u) {
+                    n = nbr[v];
+                } else if ((gen1 >> v) & 1u) {
+                    const an_vec *vv = &wk->vec[v];
+                    size_t ptot = 0;
+                    for (uint64_t dbit = vv->md[i]; dbit; dbit &= dbit - 1)
+                        ptot += (size_t)vv->bitcnt[__builtin_ctzll(dbit)];
+                    const size_t nnz = ptot < (size_t)vv->nxa ? ptot : (size_t)vv->nxa;
+                    n = ((noisy ? ptot : 0) + (pers ? nnz : 0) + 7) / 8;
+                    if (n > AN_GEN_BLOCKS)
+                        n = 0;
+                }
+                nbv[v] = n;
+                need += n;
+            }
             if (e > k && nb + need > rb->bcap)
                 break;
             for (uint64_t b = m; b; b &= b - 1) {
                 const int v = __builtin_ctzll(b);
-                rb->boff[(size_t)(e - k) * (size_t)nvec + (size_t)v] = (uint32_t)(4 * nb);
+                uint32_t *bo = &rb->boff[(size_t)(e - k) * (size_t)nvec + (size_t)v];
+                if (!nbv[v]) {
+                    *bo = UINT32_MAX;
+                    continue;
+                }
+                *bo = (uint32_t)(4 * nb);
                 const uint64_t st = wk->vec[v].s_noise, blk0 = (uint64_t)i << 32;
-                for (size_t q = 0; q < nbr[v]; q++) {
+                for (size_t q = 0; q < nbv[v]; q++) {
                     rb->bblk[nb] = blk0 + q;
                     rb->bstr[nb] = st;
                     nb++;
@@ -1129,12 +1179,12 @@ static void batch_rows(an_dev *dv, an_work *wk, int nvec, uint64_t seed, const i
                 for (; p < ns && sv[p] < v; p++)
                     srow[sv[p]] = war[sc[p]];
                 const an_vec *vv = &wk->vec[v];
+                const uint32_t bo = rb->boff[(size_t)(q - k) * (size_t)nvec + (size_t)v];
+                const uint32_t *words = bo == UINT32_MAX ? NULL : rb->bwords + bo;
                 if ((single >> v) & 1u)
-                    row_single(dv, vv, i,
-                               rb->bwords + rb->boff[(size_t)(q - k) * (size_t)nvec + (size_t)v],
-                               rb);
+                    row_single(dv, vv, i, words, rb); /* NULL only without any noise */
                 else
-                    row_general(dv, vv, i, seed, rb);
+                    row_general(dv, vv, i, seed, words, rb);
             }
             for (; p < ns; p++)
                 srow[sv[p]] = war[sc[p]];
@@ -1185,6 +1235,14 @@ int an_vec_prepare(an_work *wk, int slot, const an_dev *dv, const float *x, cons
     v->nw = nw;
     v->BL = BL;
     v->s_noise = r->s_noise;
+    if (nw == 1 && BL > 1) {
+        /* bit b's number of active columns: a row's pulse total is the sum over its d bits */
+        for (int b = 0; b < BL; b++)
+            v->bitcnt[b] = 0;
+        for (int k = 0; k < v->nxa; k++)
+            for (uint64_t m = v->mx[k]; m; m &= m - 1)
+                v->bitcnt[__builtin_ctzll(m)]++;
+    }
     if (BL == 1) {
         int nneg = 0;
         for (int k = 0; k < v->nxa; k++) {
@@ -1227,13 +1285,15 @@ void an_batch_apply(an_dev *dv, an_work *wk, int nvec, uint64_t seed, int nthrea
     const int linear = dv->p.type != ATL_DEV_EXP_STEP && dv->p.type != ATL_DEV_POW_STEP;
     size_t nbr[AN_MAX_VEC];
     int sv[AN_MAX_VEC], sc[AN_MAX_VEC], ns = 0;
-    uint64_t single = 0;
+    uint64_t single = 0, gen1 = 0;
     size_t work = 0;
     for (int v = 0; v < nvec; v++) {
         const an_vec *vv = &wk->vec[v];
         nbr[v] = (single_normals(dv, vv, linear) + 7) / 8;
         if (vv->BL == 1 && linear)
             single |= 1ull << v;
+        else if (vv->BL > 1 && vv->nw == 1)
+            gen1 |= 1ull << v;
         if (vv->snap_col >= 0) {
             sv[ns] = v;
             sc[ns++] = vv->snap_col;
@@ -1266,12 +1326,12 @@ void an_batch_apply(an_dev *dv, an_work *wk, int nvec, uint64_t seed, int nthrea
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
         for (int b = 0; b < ntask; b++) {
             const int r0 = b * AN_CHUNK_ROWS, r1 = r0 + AN_CHUNK_ROWS < nrows ? r0 + AN_CHUNK_ROWS : nrows;
-            batch_rows(dv, wk, nvec, seed, rows, r0, r1, rowmask, sv, sc, ns, single, nbr,
+            batch_rows(dv, wk, nvec, seed, rows, r0, r1, rowmask, sv, sc, ns, single, gen1, nbr,
                        &wk->rb[omp_get_thread_num()]);
         }
 #endif
     } else {
-        batch_rows(dv, wk, nvec, seed, rows, 0, nrows, rowmask, sv, sc, ns, single, nbr,
+        batch_rows(dv, wk, nvec, seed, rows, 0, nrows, rowmask, sv, sc, ns, single, gen1, nbr,
                    &wk->rb[0]);
     }
     uint64_t su = 0, sdn = 0;
@@ -1325,7 +1385,7 @@ static void dense_types_update(an_dev *dv, const float *x, const float *d, const
             dd += c > 0.0f ? n : 0;
         }
         row_chunks(rb->cnt, X, rb);
-        row_apply_counts(dv, i, r->seed, r->s_noise, ptot, nnz, dd, rb);
+        row_apply_counts(dv, i, r->seed, r->s_noise, ptot, nnz, dd, NULL, rb);
     }
     *n_up += rb->up;
     *n_down += rb->down;
