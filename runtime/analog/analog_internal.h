@@ -73,6 +73,8 @@ int an_params_read(an_rbuf *r, int table, void *p);
 const float *an_gauss_table(void);
 void an_gauss_fill(uint64_t seed, uint64_t stream, uint64_t block, size_t n, float *out,
                    uint32_t *words_tmp);
+/* The same mapping from given words: value k from 16-bit half k % 2 of word k / 2. */
+void an_gauss_from_words(const uint32_t *w, size_t n, float *out);
 
 /* ----------------------------------------------------------------------------- device.c */
 enum {
@@ -167,6 +169,7 @@ typedef struct an_rowbuf {
     /* single-pulse rows of a chunk: their words, blocks, streams, and per (row, vector) the
      * offset of the row's words */
     uint32_t *bwords;
+    float *bnorm;      /* their normals (8 per block) */
     uint64_t *bblk, *bstr;
     uint32_t *boff;
     size_t bcap;       /* blocks */
@@ -192,6 +195,10 @@ typedef struct an_vec {
     int *da, nda;      /* active rows (ascending) */
     uint64_t s_noise;  /* stream of the per-row noise */
     int bitcnt[64];    /* BL > 1, one-word masks: active columns with bit b set */
+    int bc_pos[64], bc_neg[64]; /* ... among the positive / negative ones */
+    int xm8on;         /* 1 < BL <= 8: the byte masks below are set */
+    uint8_t *xm8;      /* mask per column (dense, zero where inactive, 16 bytes of padding) */
+    uint8_t *dn8[2];   /* down flag per column for d positive / negative */
     int snap_col;      /* >= 0: record this column of the apparent weights after the vector
                         * (an_work.snaps) */
 } an_vec;

@@ -9,6 +9,9 @@
 
 #include <math.h>
 #include <pthread.h>
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
 
 #define AN_GAUSS_N 65536
 
@@ -45,20 +48,49 @@ const float *an_gauss_table(void)
     return gauss_table;
 }
 
+/* Value k of the table from its lower half only: T[65535 - k] = -T[k] exactly (gauss_init), and
+ * 65535 - k = k ^ 0xFFFF, so an index of the upper half reads its mirror and flips the sign.
+ * The values are the table's; only half of it is ever touched (128 KiB, friendlier to L2 next
+ * to the weights of a tile). */
+void an_gauss_from_words(const uint32_t *w, size_t n, float *out)
+{
+    const float *T = an_gauss_table();
+    size_t k = 0;
+#if defined(__AVX2__)
+    const __m256i lo16 = _mm256_set1_epi32(0xFFFF), m15 = _mm256_set1_epi32(0x7FFF);
+    for (; k + 16 <= n; k += 16) {
+        const __m256i u = _mm256_loadu_si256((const __m256i *)(const void *)(w + k / 2));
+        __m256 z[2];
+        for (int h = 0; h < 2; h++) {
+            const __m256i idx = h ? _mm256_srli_epi32(u, 16) : _mm256_and_si256(u, lo16);
+            const __m256i s = _mm256_srli_epi32(idx, 15); /* 1 for the upper half */
+            const __m256i fold =
+                _mm256_and_si256(_mm256_xor_si256(idx, _mm256_sub_epi32(_mm256_setzero_si256(), s)),
+                                 m15);
+            const __m256 v = _mm256_i32gather_ps(T, fold, 4);
+            z[h] = _mm256_castsi256_ps(
+                _mm256_xor_si256(_mm256_castps_si256(v), _mm256_slli_epi32(s, 31)));
+        }
+        /* element 2m is the low half of word m, 2m + 1 its high half */
+        const __m256 a = _mm256_unpacklo_ps(z[0], z[1]), b = _mm256_unpackhi_ps(z[0], z[1]);
+        _mm256_storeu_ps(out + k, _mm256_permute2f128_ps(a, b, 0x20));
+        _mm256_storeu_ps(out + k + 8, _mm256_permute2f128_ps(a, b, 0x31));
+    }
+#endif
+    for (; k + 1 < n; k += 2) {
+        const uint32_t u = w[k / 2];
+        out[k] = T[u & 0xFFFFu];
+        out[k + 1] = T[u >> 16];
+    }
+    if (k < n)
+        out[k] = T[w[k / 2] & 0xFFFFu];
+}
+
 void an_gauss_fill(uint64_t seed, uint64_t stream, uint64_t block, size_t n, float *out,
                    uint32_t *words_tmp)
 {
     if (n == 0)
         return;
-    const float *T = an_gauss_table();
-    size_t nw = (n + 1) / 2;
-    atl_rng_u32_fill_at(seed, stream, block, nw, words_tmp);
-    size_t k = 0;
-    for (; k + 1 < n; k += 2) {
-        uint32_t w = words_tmp[k / 2];
-        out[k] = T[w & 0xFFFFu];
-        out[k + 1] = T[w >> 16];
-    }
-    if (k < n)
-        out[k] = T[words_tmp[k / 2] & 0xFFFFu];
+    atl_rng_u32_fill_at(seed, stream, block, (n + 1) / 2, words_tmp);
+    an_gauss_from_words(words_tmp, n, out);
 }

@@ -58,6 +58,7 @@ static void rowbuf_free(an_rowbuf *rb)
     an_free(rb->words);
     an_free(rb->chunks);
     an_free(rb->bwords);
+    an_free(rb->bnorm);
     an_free(rb->bblk);
     an_free(rb->bstr);
     an_free(rb->boff);
@@ -78,10 +79,11 @@ static int rowbuf_init(an_rowbuf *rb, int x_cap, int bl_cap, size_t bcap, int ve
     rb->chunks = an_alloc((X / AN_GROUP + 2) * sizeof(int));
     rb->bcap = bcap;
     rb->bwords = an_alloc((4 * bcap + 64) * sizeof(uint32_t));
+    rb->bnorm = an_alloc((8 * bcap + 64) * sizeof(float));
     rb->bblk = an_alloc((bcap + 16) * sizeof(uint64_t));
     rb->bstr = an_alloc((bcap + 16) * sizeof(uint64_t));
     rb->boff = an_alloc(((size_t)vec_cap * AN_CHUNK_ROWS + 1) * sizeof(uint32_t));
-    if (!rb->cnt || !rb->dn || !rb->noise || !rb->words || !rb->chunks || !rb->bwords ||
+    if (!rb->cnt || !rb->dn || !rb->noise || !rb->words || !rb->chunks || !rb->bwords || !rb->bnorm ||
         !rb->bblk || !rb->bstr || !rb->boff) {
         rowbuf_free(rb);
         return -1;
@@ -95,6 +97,9 @@ static void vec_free(an_vec *v)
     an_free(v->mx);
     an_free(v->xs);
     an_free(v->col1);
+    an_free(v->xm8);
+    an_free(v->dn8[0]);
+    an_free(v->dn8[1]);
     an_free(v->md);
     an_free(v->dsg);
     an_free(v->da);
@@ -108,10 +113,14 @@ static int vec_init(an_vec *v, int X, int D, int nw)
     v->mx = an_alloc(((size_t)X + 8) * (size_t)nw * sizeof(uint64_t));
     v->xs = an_alloc((size_t)X + 16);
     v->col1 = an_alloc(((size_t)X + 8) * sizeof(an_col1));
+    v->xm8 = an_alloc((size_t)X + 32);
+    v->dn8[0] = an_alloc((size_t)X + 32);
+    v->dn8[1] = an_alloc((size_t)X + 32);
     v->md = an_alloc(((size_t)D + 8) * (size_t)nw * sizeof(uint64_t));
     v->dsg = an_alloc((size_t)D + 16);
     v->da = an_alloc(((size_t)D + 8) * sizeof(int));
-    if (!v->xa || !v->mx || !v->xs || !v->col1 || !v->md || !v->dsg || !v->da) {
+    if (!v->xa || !v->mx || !v->xs || !v->col1 || !v->xm8 || !v->dn8[0] || !v->dn8[1] ||
+        !v->md || !v->dsg || !v->da) {
         vec_free(v);
         return -1;
     }
@@ -918,24 +927,15 @@ static void row_chunks(const uint16_t *cnt, int X, an_rowbuf *rb)
 
 /* Stage 2 of a general row: its normals (pulse, then write noise: one fill from block i << 32),
  * the kernel, the counters, and the count array cleared again. */
-/* Normals of a row from its Philox words: value k is the table entry of 16-bit half k % 2 of
- * word k / 2 (an_gauss_fill's mapping). */
-static inline void normals_from_words(const uint32_t *restrict w, size_t n, float *restrict out)
+static inline void normals_from_words(const uint32_t *w, size_t n, float *out)
 {
-    const float *T = an_gauss_table();
-    size_t k = 0;
-    for (; k + 1 < n; k += 2) {
-        const uint32_t u = w[k / 2];
-        out[k] = T[u & 0xFFFFu];
-        out[k + 1] = T[u >> 16];
-    }
-    if (k < n)
-        out[k] = T[w[k / 2] & 0xFFFFu];
+    an_gauss_from_words(w, n, out);
 }
 
-/* words: the row's Philox words if already drawn (batched), else NULL (drawn here). */
+/* zs: the row's normals if already drawn (batched), else NULL (drawn here). */
 static void row_apply_counts(an_dev *dv, int i, uint64_t seed, uint64_t s_noise, size_t ptot,
-                             size_t nnz, uint64_t dd, const uint32_t *words, an_rowbuf *rb)
+                             size_t nnz, uint64_t dd, const float *zs, const uint8_t *dn,
+                             an_rowbuf *rb)
 {
     const int X = dv->x_size, XG = X - X % AN_GROUP;
     uint16_t *cnt = rb->cnt;
@@ -943,15 +943,16 @@ static void row_apply_counts(an_dev *dv, int i, uint64_t seed, uint64_t s_noise,
         const int pers = dv->wa != dv->w;
         const size_t npulse = dv->p.dw_min_std > 0.0f ? ptot : 0;
         const size_t nn = npulse + (pers ? nnz : 0);
-        if (words)
-            normals_from_words(words, nn, rb->noise);
-        else
+        const float *z = zs;
+        if (!z) {
             an_gauss_fill(seed, s_noise, (uint64_t)i << 32, nn, rb->noise, rb->words);
-        const float *wz = rb->noise + npulse;
+            z = rb->noise;
+        }
+        const float *wz = z + npulse;
         if (dv->p.type != ATL_DEV_EXP_STEP && dv->p.type != ATL_DEV_POW_STEP)
-            an_row_linear_simd(dv, i, cnt, rb->dn, rb->noise, wz, rb);
+            an_row_linear_simd(dv, i, cnt, dn, z, wz, rb);
         else
-            row_nonlinear(dv, i, cnt, rb->dn, rb->noise, wz);
+            row_nonlinear(dv, i, cnt, dn, z, wz);
         rb->up += ptot - dd;
         rb->down += dd;
     }
@@ -964,7 +965,7 @@ static void row_apply_counts(an_dev *dv, int i, uint64_t seed, uint64_t s_noise,
 /* Stage 1 of a general row of vector v (stochastic compressed): the pulses
  * n_j = popcount(mx_j & md_i) and directions of the active columns into the row's dense count
  * array (all-zero elsewhere), then stage 2. */
-static void row_general(an_dev *dv, const an_vec *v, int i, uint64_t seed, const uint32_t *words,
+static void row_general(an_dev *dv, const an_vec *v, int i, uint64_t seed, const float *words,
                         an_rowbuf *rb)
 {
     const int X = dv->x_size, nw = v->nw, nxa = v->nxa;
@@ -1005,7 +1006,69 @@ static void row_general(an_dev *dv, const an_vec *v, int i, uint64_t seed, const
         }
     }
     row_chunks(cnt, X, rb);
-    row_apply_counts(dv, i, seed, v->s_noise, ptot, nz, down_tot, words, rb);
+    row_apply_counts(dv, i, seed, v->s_noise, ptot, nz, down_tot, words, rb->dn, rb);
+}
+
+/* popcount of each byte (nibble table) */
+#if defined(__AVX2__)
+static inline __m128i popcnt8x16(__m128i a)
+{
+    const __m128i lut = _mm_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
+    const __m128i lo = _mm_and_si128(a, _mm_set1_epi8(0x0F));
+    const __m128i hi = _mm_and_si128(_mm_srli_epi16(a, 4), _mm_set1_epi8(0x0F));
+    return _mm_add_epi8(_mm_shuffle_epi8(lut, lo), _mm_shuffle_epi8(lut, hi));
+}
+#endif
+
+/* Stage 1 of a general row of a vector with byte masks (BL <= 8): the counts of all columns
+ * (dense masks, zero where inactive) in 16-column steps, the touched groups from the same
+ * pass, the directions straight from the vector's per-sign arrays; the totals from the per-bit
+ * column counts. The same counts as row_general, only computed another way. */
+static void row_general8(an_dev *dv, const an_vec *v, int i, uint64_t seed, const float *words,
+                         an_rowbuf *rb)
+{
+    const int X = dv->x_size;
+    const unsigned md8 = (unsigned)v->md[i];
+    const int sd = v->dsg[i];
+    size_t ptot = 0;
+    uint64_t dd = 0;
+    for (unsigned m = md8; m; m &= m - 1) {
+        const int b = __builtin_ctz(m);
+        ptot += (size_t)(v->bc_pos[b] + v->bc_neg[b]);
+        dd += (uint64_t)(sd ? v->bc_neg[b] : v->bc_pos[b]); /* down where the signs agree */
+    }
+    uint16_t *restrict cnt = rb->cnt;
+    const uint8_t *restrict xm = v->xm8;
+    size_t nz = 0;
+    int nch = 0;
+    int c = 0;
+#if defined(__AVX2__)
+    const __m128i vmd = _mm_set1_epi8((char)md8);
+    for (; c < X; c += 16) {
+        const __m128i pc = popcnt8x16(
+            _mm_and_si128(_mm_loadu_si128((const __m128i *)(const void *)(xm + c)), vmd));
+        _mm256_storeu_si256((__m256i *)(void *)(cnt + c), _mm256_cvtepu8_epi16(pc));
+        const unsigned tz =
+            (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(pc, _mm_setzero_si128())) ^ 0xFFFFu;
+        nz += (size_t)__builtin_popcount(tz);
+        rb->chunks[nch] = c;
+        nch += tz != 0 && c + AN_GROUP <= X;
+    }
+#else
+    for (; c < X; c += 16) {
+        unsigned any = 0;
+        for (int l = 0; l < 16; l++) {
+            const unsigned n = (unsigned)__builtin_popcount(xm[c + l] & md8);
+            cnt[c + l] = (uint16_t)n;
+            nz += n != 0;
+            any |= n;
+        }
+        rb->chunks[nch] = c;
+        nch += any != 0 && c + AN_GROUP <= X;
+    }
+#endif
+    rb->nch = nch;
+    row_apply_counts(dv, i, seed, v->s_noise, ptot, nz, dd, words, v->dn8[sd], rb);
 }
 
 /* Normal k of a row's words: 16-bit half k % 2 of word k / 2 (gauss.c). */
@@ -1025,20 +1088,19 @@ static inline uint32_t half16(const uint32_t *w, size_t k)
 static inline __attribute__((always_inline)) void
 single_elems(const int noisy, const int pers, const int mult, const float *restrict cb,
              float *restrict w, float *restrict wa, const an_col1 *restrict col, int k0, int k1,
-             int sd, const uint32_t *restrict wr, size_t npulse, const float *T, float sig,
-             float sw)
+             int sd, const float *restrict zr, size_t npulse, float sig, float sw)
 {
     for (int k = k0; k < k1; k++) {
         const int j = col[k].j, c = col[k].coff, o = col[k].soff[sd];
         const float ref = cb[c + AN_REF * 8];
         const float st = cb[o], sl = cb[o + 16]; /* AN_SL* = AN_ST* + 2 */
-        const float z = noisy ? T[half16(wr, (size_t)k)] : 0.0f;
+        const float z = noisy ? zr[k] : 0.0f;
         const float gv = clampf(pulse1c(noisy, mult, w[j] + ref, st, sl, sig, z),
                                 cb[c + AN_LO * 8], cb[c + AN_HI * 8]);
         const float v = gv - ref;
         w[j] = v;
         if (pers)
-            wa[j] = v + sw * T[half16(wr, npulse + (size_t)k)];
+            wa[j] = v + sw * zr[npulse + (size_t)k];
     }
 }
 
@@ -1050,9 +1112,8 @@ single_elems(const int noisy, const int pers, const int mult, const float *restr
  * this loop over the groups of active columns measured slower: the rows are sparse.) */
 static inline __attribute__((always_inline)) void
 row_single_elems(const int noisy, const int pers, const int mult, const an_dev *dv,
-                 const an_vec *vv, int i, const uint32_t *restrict wr)
+                 const an_vec *vv, int i, const float *restrict zr)
 {
-    const float *T = an_gauss_table();
     const int X = dv->x_size, sd = vv->dsg[i];
     const size_t base = (size_t)i * (size_t)X;
     float *w = dv->w + base;
@@ -1060,10 +1121,10 @@ row_single_elems(const int noisy, const int pers, const int mult, const an_dev *
     const float *cb = dv->cst + (((size_t)i * (size_t)dv->nchk) << 6);
     const float sig = dv->p.dw_min_std, sw = dv->wn_sigma;
     const size_t npulse = noisy ? (size_t)vv->nxa : 0;
-    single_elems(noisy, pers, mult, cb, w, wa, vv->col1, 0, vv->nxa, sd, wr, npulse, T, sig, sw);
+    single_elems(noisy, pers, mult, cb, w, wa, vv->col1, 0, vv->nxa, sd, zr, npulse, sig, sw);
 }
 
-static void row_single(const an_dev *dv, const an_vec *vv, int i, const uint32_t *wr,
+static void row_single(const an_dev *dv, const an_vec *vv, int i, const float *wr,
                        an_rowbuf *rb)
 {
     const int pers = dv->wa != dv->w;
@@ -1166,8 +1227,12 @@ static void batch_rows(an_dev *dv, an_work *wk, int nvec, uint64_t seed, const i
             }
             e++;
         }
-        if (nb)
+        if (nb) {
+            /* the words, then all their normals in one tight loop (many table loads in
+             * flight; the row loops then read floats) */
             atl_rng_u32_blocks_streams_at(seed, rb->bstr, rb->bblk, nb, rb->bwords);
+            normals_from_words(rb->bwords, 8 * nb, rb->bnorm);
+        }
         for (int q = k; q < e; q++) {
             const int i = rows ? rows[q] : q;
             const uint64_t m = rowmask ? rowmask[i] : 1u;
@@ -1180,11 +1245,11 @@ static void batch_rows(an_dev *dv, an_work *wk, int nvec, uint64_t seed, const i
                     srow[sv[p]] = war[sc[p]];
                 const an_vec *vv = &wk->vec[v];
                 const uint32_t bo = rb->boff[(size_t)(q - k) * (size_t)nvec + (size_t)v];
-                const uint32_t *words = bo == UINT32_MAX ? NULL : rb->bwords + bo;
+                const float *words = bo == UINT32_MAX ? NULL : rb->bnorm + 2 * (size_t)bo;
                 if ((single >> v) & 1u)
                     row_single(dv, vv, i, words, rb); /* NULL only without any noise */
                 else
-                    row_general(dv, vv, i, seed, words, rb);
+                    (vv->xm8on ? row_general8 : row_general)(dv, vv, i, seed, words, rb);
             }
             for (; p < ns; p++)
                 srow[sv[p]] = war[sc[p]];
@@ -1235,13 +1300,31 @@ int an_vec_prepare(an_work *wk, int slot, const an_dev *dv, const float *x, cons
     v->nw = nw;
     v->BL = BL;
     v->s_noise = r->s_noise;
+    v->xm8on = 0;
     if (nw == 1 && BL > 1) {
         /* bit b's number of active columns: a row's pulse total is the sum over its d bits */
         for (int b = 0; b < BL; b++)
-            v->bitcnt[b] = 0;
+            v->bitcnt[b] = v->bc_pos[b] = v->bc_neg[b] = 0;
         for (int k = 0; k < v->nxa; k++)
-            for (uint64_t m = v->mx[k]; m; m &= m - 1)
-                v->bitcnt[__builtin_ctzll(m)]++;
+            for (uint64_t m = v->mx[k]; m; m &= m - 1) {
+                const int b = __builtin_ctzll(m);
+                v->bitcnt[b]++;
+                if (v->xs[k])
+                    v->bc_neg[b]++;
+                else
+                    v->bc_pos[b]++;
+            }
+        if (BL <= 8) {
+            /* dense byte masks (zero where inactive, padded) and the down flags by d sign */
+            v->xm8on = 1;
+            memset(v->xm8, 0, (size_t)X + 16);
+            for (int k = 0; k < v->nxa; k++) {
+                const int j = v->xa[k];
+                v->xm8[j] = (uint8_t)v->mx[k];
+                v->dn8[1][j] = v->xs[k];                 /* d negative: down where x is */
+                v->dn8[0][j] = (uint8_t)(v->xs[k] ^ 1u); /* d positive: down where x is not */
+            }
+        }
     }
     if (BL == 1) {
         int nneg = 0;
@@ -1385,7 +1468,7 @@ static void dense_types_update(an_dev *dv, const float *x, const float *d, const
             dd += c > 0.0f ? n : 0;
         }
         row_chunks(rb->cnt, X, rb);
-        row_apply_counts(dv, i, r->seed, r->s_noise, ptot, nnz, dd, NULL, rb);
+        row_apply_counts(dv, i, r->seed, r->s_noise, ptot, nnz, dd, NULL, rb->dn, rb);
     }
     *n_up += rb->up;
     *n_down += rb->down;
